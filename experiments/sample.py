@@ -1,0 +1,31 @@
+"""Draws samples from a run's latest checkpoint.
+
+  python experiments/sample.py --workdir runs/gan --num 10000 --out samples.npz [--seed 0]
+
+Writes `images`: (N, 28, 28) float32 in [0, 1], the generator in inference mode.
+"""
+
+from absl import app, flags
+
+from genjax import cli, sampling
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run folder holding checkpoints/.", required=True)
+_NUM = flags.DEFINE_integer("num", 10000, "Number of samples.")
+_OUT = flags.DEFINE_string("out", None, "Output .npz file.", required=True)
+_SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
+
+
+def main(argv):
+  del argv
+
+  def sample_and_write():
+    images = sampling.sample_images(_WORKDIR.value, _NUM.value, _SEED.value)
+    sampling.write_samples(_OUT.value, images)
+    return images
+
+  images = cli.run_reporting_errors(sample_and_write)
+  print(f"wrote {images.shape[0]} samples {images.shape} to {_OUT.value}")
+
+
+if __name__ == "__main__":
+  app.run(main)

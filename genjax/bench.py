@@ -1,0 +1,166 @@
+"""Throughput of the jitted GAN training loop, in iterations/s and as a fraction of matmul peak."""
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from genjax.steps import train_chunk, train_step
+from genjax.train_state import GAN, GANState, build_gan, init_state
+
+IMAGE_SHAPE = (28, 28)
+MAX_CHUNK = 1 << 15  # cap on iterations per dispatch when iters is picked from a time budget
+PROBE_S = 0.05  # a probe dispatch at least this long gives a usable per-iteration estimate
+
+
+def random_images(n: int = 60000, seed: int = 1) -> jax.Array:
+  """MNIST-sized uint8 images made on device: speed does not depend on pixel values."""
+  return jax.random.bits(jax.random.key(seed), (n, *IMAGE_SHAPE), jnp.uint8)
+
+
+def _timed(fn, *args) -> float:
+  """Seconds for fn(*args) until its results are ready (dispatch is asynchronous)."""
+  t0 = time.perf_counter()
+  jax.block_until_ready(fn(*args))
+  return time.perf_counter() - t0
+
+
+def matmul_flops_per_s(n: int = 2048, repeats: int = 5) -> float:
+  """Best-of-`repeats` FLOP/s of a dense float32 n x n @ n x n matmul, at the GAN's precision."""
+  ka, kb = jax.random.split(jax.random.key(0))
+  a = jax.random.normal(ka, (n, n), jnp.float32)
+  b = jax.random.normal(kb, (n, n), jnp.float32)
+  matmul = jax.jit(jnp.matmul)
+  _timed(matmul, a, b)  # compile and warm up
+  single = _timed(matmul, a, b)
+  # On a GPU one matmul can be shorter than the dispatch overhead, so queue several
+  # back-to-back (async dispatch) and block on the last: each measurement lasts >= ~20 ms.
+  inner = max(1, min(1000, int(0.02 / max(single, 1e-6))))
+
+  def run_inner():
+    out = None
+    for _ in range(inner):
+      out = matmul(a, b)
+    return out
+
+  best = min(_timed(run_inner) for _ in range(repeats))
+  return 2.0 * n**3 * inner / best
+
+
+def step_flops(gan: GAN, state: GANState, images: jax.Array, key: jax.Array) -> float | None:
+  """FLOPs of one train_step from XLA's cost analysis of the compiled step; None if unavailable."""
+  # One step, not train_chunk: XLA counts a while loop's body once, whatever the trip count
+  # (checked: train_chunk with max_steps 10 or 1000 reports the same ~1 step).
+  compiled = jax.jit(train_step, static_argnums=0).lower(gan, state, images, key).compile()
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
+    analysis = analysis[0] if analysis else None
+  flops = (analysis or {}).get("flops")
+  return float(flops) if flops is not None and flops > 0 else None
+
+
+def _mlp_macs(widths) -> tuple[int, int]:
+  """Per-example multiply-adds of the dense stack `widths`, and of its first layer alone."""
+  macs = [k * n for k, n in zip(widths[:-1], widths[1:])]
+  return sum(macs), macs[0]
+
+
+def analytic_step_flops(config: ml_collections.ConfigDict, batch_size: int | None = None) -> float:
+  """Matmul FLOPs (2*m*k*n each) of one train_step; bias, activations and Adam are left out.
+
+  Per example, with G = G's forward MACs, D = D's, G1/D1 their first layers:
+    G inference forward for D's fakes:                            G
+    D step on reals and on fakes: forward + weight grads + input grads past layer 1:  2 * (3D - D1)
+    G step: G forward + weight grads + input grads past layer 1:  3G - G1
+            D forward + input grads through every layer (D's weight grads are dead:
+            stop_gradient):                                       2D
+  Total 4G - G1 + 8D - 2D1. The joint D update (one G forward, D on both halves) counts the same.
+  """
+  b = config.batch_size if batch_size is None else batch_size
+  g, g1 = _mlp_macs([config.latent_dim, *config.g_hidden, IMAGE_SHAPE[0] * IMAGE_SHAPE[1]])
+  d, d1 = _mlp_macs([IMAGE_SHAPE[0] * IMAGE_SHAPE[1], *config.d_hidden, 1])
+  return 2.0 * b * (4 * g - g1 + 8 * d - 2 * d1)
+
+
+def device_info() -> dict:
+  """Which accelerator produced the numbers: compare timings only between equal devices."""
+  dev = jax.devices()[0]
+  return {"device": f"{dev} ({dev.platform}, {dev.device_kind})",
+          "num_devices": jax.device_count(), "jax_version": jax.__version__}
+
+
+def benchmark_gan(config: ml_collections.ConfigDict, batch_size: int, iters: int | None = None,
+                  images: jax.Array | None = None, *, seconds: float = 5.0, repeats: int = 3,
+                  matmul_n: int = 2048, matmul_flops: float | None = None, seed: int = 0) -> dict:
+  """Compile time and steady-state speed of train_chunk; iters=None picks it from `seconds`."""
+  config = ml_collections.ConfigDict(config.to_dict())  # don't mutate the caller's config
+  config.batch_size = batch_size
+  gan = build_gan(config)
+  state_key, base_key = jax.random.split(jax.random.key(seed))
+  # Jitted: eager flax init dispatches (and compiles) op by op, seconds on a small CPU.
+  state = jax.jit(init_state, static_argnums=(0, 2))(gan, state_key, IMAGE_SHAPE)
+  if images is None:
+    images = random_images()
+
+  flops_xla = step_flops(gan, state, images, base_key)
+  flops_analytic = analytic_step_flops(config)
+
+  # max_steps is static (it sizes the metrics buffers); num_steps is traced, so any chunk
+  # length up to it reuses one executable.
+  max_steps = iters if iters is not None else MAX_CHUNK
+  t0 = time.perf_counter()
+  train_chunk.lower(gan, state, images, base_key, max_steps, 1).compile()
+  compile_s = time.perf_counter() - t0
+  # The jit call below finds that executable in jax's cache; it still pays the first transfer
+  # and run of one step (and would pay compile again if the cache missed).
+  t0 = time.perf_counter()
+  state, _ = jax.block_until_ready(train_chunk(gan, state, images, base_key, max_steps, 1))
+  first_call_s = time.perf_counter() - t0
+
+  def dispatch(num_steps):
+    """Seconds for one train_chunk call of num_steps iterations; advances the state."""
+    nonlocal state
+    t0 = time.perf_counter()
+    state, _ = jax.block_until_ready(
+        train_chunk(gan, state, images, base_key, max_steps, num_steps))  # state is donated
+    return time.perf_counter() - t0
+
+  if iters is None:
+    # Grow a probe until dispatch overhead is negligible, then size chunks to the budget.
+    probe = 1
+    while (probe_s := dispatch(probe)) < PROBE_S and probe < max_steps:
+      probe = min(4 * probe, max_steps)
+    iters = max(1, min(max_steps, int(seconds / repeats / (probe_s / probe))))
+  else:
+    dispatch(iters)  # warm-up at the timed length (caches, allocator, clocks)
+
+  times = [dispatch(iters) for _ in range(repeats)]
+  # Median, not best: the host is shared, and one lucky dispatch should not set the figure.
+  iters_per_s = iters / statistics.median(times)
+  flops_per_iter = flops_xla if flops_xla is not None else flops_analytic
+  if matmul_flops is None:
+    # Measured right after the GAN, not once per run: on a shared host the speed available
+    # drifts (up to 2x here), and the ratio should compare like with like.
+    matmul_flops = matmul_flops_per_s(matmul_n)
+  flops_per_s = flops_per_iter * iters_per_s
+  return {
+      "batch_size": batch_size,
+      "d_update": config.d_update,
+      "iters": iters,
+      "repeats": repeats,
+      "dispatch_s": times,
+      "iters_per_s": iters_per_s,
+      "images_per_s": iters_per_s * batch_size,  # real images consumed (D also sees B fakes)
+      "compile_s": compile_s,
+      "first_call_s": first_call_s,
+      "flops_per_iter": flops_per_iter,
+      "flops_per_iter_xla": flops_xla,
+      "flops_per_iter_analytic": flops_analytic,
+      "flops_source": "xla" if flops_xla is not None else "analytic",
+      "flops_per_s": flops_per_s,
+      "matmul_flops_per_s": matmul_flops,
+      "flops_ratio": flops_per_s / matmul_flops,
+      **device_info(),
+  }

@@ -1,0 +1,73 @@
+"""Orbax checkpoints of a train-state pytree, guarded against foreign and corrupt ones."""
+
+import json
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+from genjax.errors import CheckpointError
+
+# Config keys that define the model and its training trajectory: a checkpoint written
+# under other values cannot continue this run. (num_steps, intervals, learning rate and
+# the data folder may change between runs.)
+IDENTITY_KEYS = ("model", "dataset", "latent_dim", "g_hidden", "d_hidden", "bn_momentum",
+                 "d_update", "batch_size", "seed")
+
+
+def identity_of(config) -> dict:
+  """The JSON-able values of IDENTITY_KEYS present in `config`."""
+  return {k: json.loads(json.dumps(config[k])) for k in IDENTITY_KEYS if k in config}
+
+
+def checkpoint_dir(workdir) -> Path:
+  return Path(workdir) / "checkpoints"
+
+
+def open_manager(workdir, max_to_keep: int | None = 3, create: bool = True) -> ocp.CheckpointManager:
+  """Synchronous saves: the next dispatch donates the state buffers a background save would read."""
+  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create,
+                                         enable_async_checkpointing=False)
+  return ocp.CheckpointManager(checkpoint_dir(workdir).absolute(), options=options)
+
+
+def save(manager: ocp.CheckpointManager, step: int, state, identity: dict) -> None:
+  manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                             identity=ocp.args.JsonSave(identity)))
+  manager.wait_until_finished()
+
+
+def _one_line(exc: Exception) -> str:
+  text = " ".join(str(exc).split())
+  return f"{type(exc).__name__}: {text[:300]}"
+
+
+def check_identity(saved: dict, expected: dict, where: Path) -> None:
+  """Raises naming every identity key whose value differs between checkpoint and config."""
+  diffs = [f"{k}={saved.get(k)!r} (config says {v!r})" for k, v in expected.items()
+           if saved.get(k) != v]
+  if diffs:
+    raise CheckpointError(f"checkpoint {where} is from a different model/config: "
+                          + ", ".join(diffs) + "; use another --workdir")
+
+
+def restore_latest(manager: ocp.CheckpointManager, abstract_state, expected_identity: dict):
+  """(state, step) from the newest checkpoint, or (None, None) when there is none."""
+  step = manager.latest_step()
+  if step is None:
+    return None, None
+  where = checkpoint_dir(manager.directory.parent) / str(step)
+  try:
+    identity = manager.restore(step, args=ocp.args.Composite(
+        identity=ocp.args.JsonRestore()))["identity"]
+  except Exception as exc:  # orbax raises many types for damaged files
+    raise CheckpointError(f"checkpoint {where} is corrupt or unreadable ({_one_line(exc)})")
+  check_identity(identity, expected_identity, where)
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state)))["state"]
+    jax.block_until_ready(restored)
+  except Exception as exc:
+    raise CheckpointError(f"checkpoint {where} is corrupt or does not fit this model "
+                          f"({_one_line(exc)})")
+  return restored, step

@@ -1,0 +1,66 @@
+"""Samples from a run's latest checkpoint: the one way every run gets evaluated."""
+
+import json
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+
+from genjax import checkpoint
+from genjax.errors import CheckpointError, ConfigError, WorkdirError
+from genjax.train_state import build_gan, generate, init_state
+
+SAMPLE_BATCH = 1000  # bounded memory for any --num
+
+
+def load_run_config(workdir) -> ml_collections.ConfigDict:
+  path = Path(workdir) / "config.json"
+  if not Path(workdir).is_dir():
+    raise WorkdirError(f"workdir {workdir} does not exist")
+  try:
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+  except (OSError, json.JSONDecodeError) as exc:
+    raise CheckpointError(f"cannot read the run config {path}: {exc}") from None
+
+
+def restore_generator(workdir):
+  """(gan, state, config) of the newest checkpoint in workdir."""
+  config = load_run_config(workdir)
+  if config.get("model", "gan") != "gan":
+    raise ConfigError(f"{workdir} holds a {config.model!r} run; this sampler knows 'gan'")
+  gan = build_gan(config)
+  abstract = jax.eval_shape(lambda: init_state(gan, jax.random.key(0)))
+  manager = checkpoint.open_manager(workdir, max_to_keep=None, create=False)
+  try:
+    state, step = checkpoint.restore_latest(manager, abstract, checkpoint.identity_of(config))
+  finally:
+    manager.close()
+  if state is None:
+    raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}")
+  return gan, state, config, step
+
+
+def sample_images(workdir, num: int, seed: int = 0) -> np.ndarray:
+  """(num, 28, 28) float32 in [0, 1] from G in inference mode."""
+  if not isinstance(num, int) or num <= 0:
+    raise ConfigError(f"--num must be a positive integer, got {num!r}")
+  gan, state, config, _ = restore_generator(workdir)
+  gen = jax.jit(lambda s, z: generate(gan, s, z) * 0.5 + 0.5)
+  key = jax.random.key(seed)
+  chunks = []
+  for i in range(0, num, SAMPLE_BATCH):
+    z = jax.random.normal(jax.random.fold_in(key, i), (SAMPLE_BATCH, config.latent_dim))
+    chunks.append(np.asarray(gen(state, z)))
+  return np.clip(np.concatenate(chunks)[:num], 0.0, 1.0).astype(np.float32)
+
+
+def write_samples(path, images: np.ndarray) -> None:
+  """Writes `images` to an .npz; the parent folder must exist or be creatable."""
+  path = Path(path)
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+      np.savez_compressed(f, images=images)
+  except OSError as exc:
+    raise WorkdirError(f"cannot write samples to {path}: {exc.strerror or exc}") from None

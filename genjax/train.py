@@ -1,0 +1,190 @@
+"""GAN training loop: the host wakes only to log, draw grids and checkpoint."""
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tqdm
+
+from genjax import checkpoint, data, plotting, steps
+from genjax.errors import ConfigError, TrainingDiverged, WorkdirError
+from genjax.train_state import GAN, build_gan, generate, init_state
+
+POSITIVE_INT_KEYS = ("batch_size", "latent_dim", "sample_interval", "log_interval",
+                     "checkpoint_interval", "keep_checkpoints", "steps_per_dispatch", "grid_size")
+NON_NEGATIVE_INT_KEYS = ("num_steps", "print_interval")
+D_UPDATE_MODES = tuple(steps.D_UPDATES)
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError naming the first bad field, before anything is computed or written."""
+  for key in POSITIVE_INT_KEYS:
+    if not _is_int(config[key]) or config[key] <= 0:
+      raise ConfigError(f"config.{key} must be a positive integer, got {config[key]!r}")
+  for key in NON_NEGATIVE_INT_KEYS:
+    if not _is_int(config[key]) or config[key] < 0:
+      raise ConfigError(f"config.{key} must be a non-negative integer, got {config[key]!r}")
+  if config.dataset not in data.DATASETS:
+    raise ConfigError(f"config.dataset {config.dataset!r} is unknown; choose one of "
+                      f"{', '.join(data.DATASETS)}")
+  if config.d_update not in D_UPDATE_MODES:
+    raise ConfigError(f"config.d_update {config.d_update!r} is unknown; choose one of "
+                      f"{', '.join(D_UPDATE_MODES)}")
+  for key in ("g_hidden", "d_hidden"):
+    if not config[key] or not all(_is_int(w) and w > 0 for w in config[key]):
+      raise ConfigError(f"config.{key} must be a non-empty list of positive widths, "
+                        f"got {config[key]!r}")
+  for key in ("learning_rate", "adam_eps"):
+    if not config[key] > 0:
+      raise ConfigError(f"config.{key} must be positive, got {config[key]!r}")
+  for key in ("beta1", "beta2", "bn_momentum"):
+    if not 0 <= config[key] < 1:
+      raise ConfigError(f"config.{key} must be in [0, 1), got {config[key]!r}")
+
+
+def prepare_workdir(workdir) -> Path:
+  """Creates the workdir (and images/) and proves it writable before any training."""
+  path = Path(workdir)
+  try:
+    (path / "images").mkdir(parents=True, exist_ok=True)
+    probe = path / ".write_test"
+    probe.write_text("ok")
+    probe.unlink()
+  except OSError as exc:
+    raise WorkdirError(f"workdir {path} is not writable: {exc.strerror or exc}") from None
+  return path
+
+
+def next_chunk_length(step: int, config) -> int:
+  """Iterations until the next grid/checkpoint event, the end, or the dispatch cap."""
+  n = min(config.steps_per_dispatch, config.num_steps - step)
+  for interval in (config.sample_interval, config.checkpoint_interval):
+    n = min(n, interval - step % interval)
+  return n
+
+
+@jax.jit
+def all_finite(tree) -> jnp.ndarray:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+  return jnp.all(jnp.stack(leaves))
+
+
+class MetricsLog:
+  """metrics.jsonl: one JSON row per logged iteration; rows past a resumed step are dropped."""
+
+  def __init__(self, path: Path, resume_step: int):
+    self.path = path
+    kept = [r for r in self.read(path) if r["step"] <= resume_step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+  @staticmethod
+  def read(path: Path) -> list[dict]:
+    if not path.exists():
+      return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+  def append(self, rows: list[dict]) -> None:
+    with self.path.open("a") as f:
+      f.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def tutorial_log_line(row: dict) -> str:
+  return (f"{row['step']} [D loss: {row['d_loss']:f}, acc.: {100 * row['d_acc']:.2f}%] "
+          f"[G loss: {row['g_loss']:f}]")
+
+
+def save_grid(gan: GAN, state, noise_NxZ, workdir: Path, config, step: int) -> None:
+  images = np.asarray(generate(gan, state, noise_NxZ)) * 0.5 + 0.5  # [-1,1] -> [0,1]
+  plotting.save_image_grid(images, workdir / "images" / f"{config.dataset}_{step}.png",
+                           config.grid_size, config.grid_size, title=f"{config.dataset} step {step}")
+
+
+def chunk_rows(metrics: dict, first_step: int, n: int, wall_s: float) -> list[dict]:
+  """Per-iteration rows of a finished chunk (wall time is the chunk's end, all the host knows)."""
+  host = {k: np.asarray(v[:n], np.float64) for k, v in metrics.items()}
+  return [{"step": first_step + i + 1, **{k: float(v[i]) for k, v in host.items()},
+           "wall_s": round(wall_s, 3)} for i in range(n)]
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
+  """Trains (or resumes) the GAN in `workdir`; returns a summary of the run."""
+  validate_config(config)
+  workdir = prepare_workdir(workdir)
+  images_NxHxW, _ = data.load_dataset(config.dataset, "train", config.data_dir or None)
+  gan = build_gan(config)
+  init_key, train_key, grid_key = jax.random.split(jax.random.key(config.seed), 3)
+  manager = checkpoint.open_manager(workdir, config.keep_checkpoints)
+  abstract_state = jax.eval_shape(lambda: init_state(gan, init_key, images_NxHxW.shape[1:]))
+  identity = checkpoint.identity_of(config)
+  # Restore (and so reject foreign or corrupt checkpoints) before writing anything.
+  state, start_step = checkpoint.restore_latest(manager, abstract_state, identity)
+  if state is None:
+    state, start_step = init_state(gan, init_key, images_NxHxW.shape[1:]), 0
+  (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
+  log = MetricsLog(workdir / "metrics.jsonl", start_step)
+  images_dev = jax.device_put(images_NxHxW)  # once: batches are gathered on device
+  grid_noise = jax.random.normal(grid_key, (config.grid_size ** 2, config.latent_dim))
+  if start_step == 0:
+    save_grid(gan, state, grid_noise, workdir, config, 0)
+
+  step, last_saved, t0 = start_step, start_step, time.perf_counter()
+  bar = tqdm.tqdm(total=config.num_steps, initial=start_step, disable=not config.progress,
+                  unit="it", dynamic_ncols=True, desc=f"gan {config.dataset}")
+  try:
+    while step < config.num_steps:
+      n = next_chunk_length(step, config)
+      state, metrics = steps.train_chunk(gan, state, images_dev, train_key,
+                                         config.steps_per_dispatch, n)
+      rows = chunk_rows(metrics, step, n, time.perf_counter() - t0)
+      bad = next((r for r in rows if not all(np.isfinite(r[k]) for k in steps.METRIC_NAMES)), None)
+      log.append([r for r in rows if r["step"] % config.log_interval == 0 and
+                  (bad is None or r["step"] < bad["step"])])
+      if bad is not None:
+        raise TrainingDiverged(
+            f"non-finite loss at step {bad['step']} (d_loss={bad['d_loss']}, "
+            f"g_loss={bad['g_loss']}); stopped, last good checkpoint is step {last_saved} "
+            f"in {checkpoint.checkpoint_dir(workdir)}")
+      step += n
+      bar.update(n)
+      bar.set_postfix(d_loss=f"{rows[-1]['d_loss']:.3f}", d_acc=f"{rows[-1]['d_acc']:.2f}",
+                      g_loss=f"{rows[-1]['g_loss']:.3f}")
+      if config.print_interval:
+        for r in rows:
+          if r["step"] % config.print_interval == 0:
+            bar.write(tutorial_log_line(r))
+      if step % config.sample_interval == 0 or step == config.num_steps:
+        save_grid(gan, state, grid_noise, workdir, config, step)
+      if step % config.checkpoint_interval == 0 or step == config.num_steps:
+        last_saved = _save_if_finite(manager, step, state, identity, last_saved)
+  except KeyboardInterrupt:
+    # A chunk is all-or-nothing: keep the last completed one so a rerun resumes from there.
+    if step > last_saved and bool(all_finite(state)):
+      checkpoint.save(manager, step, state, identity)
+    raise
+  finally:
+    bar.close()
+    manager.close()
+  train_s = time.perf_counter() - t0
+  rows = MetricsLog.read(workdir / "metrics.jsonl")
+  if rows:
+    plotting.save_loss_curves(rows, workdir / "loss_curve.png", title=f"GAN on {config.dataset}")
+  return {"workdir": str(workdir), "start_step": start_step, "step": step,
+          "train_s": train_s, "iters_per_s": (step - start_step) / max(train_s, 1e-9),
+          "final": rows[-1] if rows else None}
+
+
+def _save_if_finite(manager, step: int, state, identity: dict, last_saved: int) -> int:
+  """Saves unless a parameter went non-finite (the loss of the next step would show it)."""
+  if not bool(all_finite(state)):
+    raise TrainingDiverged(f"non-finite parameters at step {step}; stopped, last good "
+                           f"checkpoint is step {last_saved}")
+  checkpoint.save(manager, step, state, identity)
+  return step

@@ -1,0 +1,134 @@
+"""The training loop: config checks, resume bit-identity, divergence, and nothing overwritten."""
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from genjax import checkpoint, train
+from genjax.data import DataError
+from genjax.errors import CheckpointError, ConfigError, TrainingDiverged, WorkdirError
+from genjax.train_state import build_gan, init_state
+
+
+def snapshot(folder: Path) -> dict:
+  """Every file under folder with its bytes: proof that nothing was written."""
+  return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+          if p.is_file()}
+
+
+def restore_final(config, workdir):
+  gan = build_gan(config)
+  abstract = jax.eval_shape(lambda: init_state(gan, jax.random.key(0)))
+  manager = checkpoint.open_manager(workdir)
+  return checkpoint.restore_latest(manager, abstract, checkpoint.identity_of(config))
+
+
+@pytest.mark.parametrize("key,value", [
+    ("batch_size", 0), ("batch_size", -4), ("latent_dim", 0), ("sample_interval", 0),
+    ("log_interval", -1), ("checkpoint_interval", 0), ("num_steps", -1), ("grid_size", 0),
+    ("d_update", "both"), ("learning_rate", 0.0), ("g_hidden", (16, 0)), ("beta1", 1.0)])
+def test_bad_config_names_the_field(tiny_config, key, value):
+  tiny_config[key] = value
+  with pytest.raises(ConfigError, match=f"config.{key}"):
+    train.validate_config(tiny_config)
+
+
+def test_unknown_dataset(tiny_config, tmp_path):
+  tiny_config.dataset = "cifar10"
+  with pytest.raises(ConfigError, match="cifar10"):
+    train.train_and_evaluate(tiny_config, tmp_path / "run")
+  assert not (tmp_path / "run").exists()
+
+
+def test_unwritable_workdir(tiny_config, tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a folder")
+  with pytest.raises(WorkdirError, match="a_file"):
+    train.train_and_evaluate(tiny_config, blocker / "run")
+
+
+def test_missing_data_dir_is_named(tiny_config, tmp_path):
+  tiny_config.data_dir = str(tmp_path / "nowhere")
+  with pytest.raises(DataError, match="nowhere"):
+    train.train_and_evaluate(tiny_config, tmp_path / "run")
+
+
+def test_next_chunk_length_stops_at_events(tiny_config):
+  tiny_config.update(num_steps=20, sample_interval=7, checkpoint_interval=5, steps_per_dispatch=4)
+  lengths, step = [], 0
+  while step < tiny_config.num_steps:
+    lengths.append(train.next_chunk_length(step, tiny_config))
+    step += lengths[-1]
+  assert lengths == [4, 1, 2, 3, 4, 1, 4, 1]  # ends at 4,5,7,10,14,15,19,20
+
+
+def test_run_writes_outputs(tiny_config, tmp_path):
+  summary = train.train_and_evaluate(tiny_config, tmp_path)
+  assert summary["step"] == 6
+  rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+  assert set(rows[0]) == {"step", "d_loss", "d_acc", "g_loss", "wall_s"}
+  pngs = sorted(p.name for p in (tmp_path / "images").glob("*.png"))
+  assert pngs == ["mnist_0.png", "mnist_3.png", "mnist_6.png"]
+  assert (tmp_path / "loss_curve.png").stat().st_size > 1000
+  assert json.loads((tmp_path / "config.json").read_text())["batch_size"] == 8
+  assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [3, 6]
+
+
+def test_resume_is_bit_identical(tiny_config, tmp_path):
+  train.train_and_evaluate(tiny_config, tmp_path / "whole")
+  half = tiny_config.copy_and_resolve_references()
+  half.num_steps = 3
+  train.train_and_evaluate(half, tmp_path / "resumed")
+  summary = train.train_and_evaluate(tiny_config, tmp_path / "resumed")
+  assert summary["start_step"] == 3 and summary["step"] == 6
+  whole_state, _ = restore_final(tiny_config, tmp_path / "whole")
+  resumed_state, step = restore_final(tiny_config, tmp_path / "resumed")
+  assert step == 6
+  jax.tree.map(np.testing.assert_array_equal, whole_state, resumed_state)
+  drop_wall = lambda p: [{k: v for k, v in json.loads(l).items() if k != "wall_s"}  # noqa: E731
+                         for l in p.read_text().splitlines()]
+  assert drop_wall(tmp_path / "whole" / "metrics.jsonl") == \
+      drop_wall(tmp_path / "resumed" / "metrics.jsonl")
+
+
+def test_foreign_checkpoint_is_refused_and_nothing_overwritten(tiny_config, tmp_path):
+  train.train_and_evaluate(tiny_config, tmp_path)
+  before = snapshot(tmp_path)
+  other = tiny_config.copy_and_resolve_references()
+  other.update(latent_dim=16, num_steps=9)
+  with pytest.raises(CheckpointError, match="latent_dim"):
+    train.train_and_evaluate(other, tmp_path)
+  assert snapshot(tmp_path) == before
+
+
+def test_corrupt_checkpoint_is_refused_and_nothing_overwritten(tiny_config, tmp_path):
+  train.train_and_evaluate(tiny_config, tmp_path)
+  latest = tmp_path / "checkpoints" / "6"
+  for path in latest.rglob("*"):
+    if path.is_file() and "state" in path.parts:
+      path.write_bytes(b"\x00garbage")  # every array file of the state
+  before = snapshot(tmp_path)
+  longer = tiny_config.copy_and_resolve_references()
+  longer.num_steps = 9
+  with pytest.raises(CheckpointError, match="checkpoints/6"):
+    train.train_and_evaluate(longer, tmp_path)
+  assert snapshot(tmp_path) == before
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path):
+  half = tiny_config.copy_and_resolve_references()
+  half.num_steps = 3
+  train.train_and_evaluate(half, tmp_path)
+  good = snapshot(tmp_path / "checkpoints" / "3")
+  tiny_config.learning_rate = 1e38  # not part of a run's identity: may change on resume
+  with pytest.raises(TrainingDiverged, match="last good checkpoint is step 3"):
+    train.train_and_evaluate(tiny_config, tmp_path)
+  steps_kept = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+  assert steps_kept == [3]
+  assert snapshot(tmp_path / "checkpoints" / "3") == good
+  state, step = restore_final(tiny_config, tmp_path)
+  assert step == 3 and bool(train.all_finite(state))
