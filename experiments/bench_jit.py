@@ -34,6 +34,8 @@ PROG = "bench_jit.py"
 flags.DEFINE_list("batch_sizes", ["32", "256", "4096"], "Comma-separated positive batch sizes.")
 flags.DEFINE_enum("d_update", "seed", ["seed", "joint"],
                   "D update: the tutorial's two, or one joint.")
+flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes to time: float32, bfloat16 or both.")
+flags.DEFINE_integer("num_devices", 0, "Devices on the data mesh (0: all).")
 flags.DEFINE_float("seconds", 5.0, "Timed seconds per batch size (after compile).")
 flags.DEFINE_string("json", None, "Write the records here as a JSON list.")
 flags.DEFINE_integer("matmul_n", 2048, "Size of the reference square matmul.")
@@ -57,6 +59,9 @@ def _check_batch_sizes(values):
   return bool(values)
 
 
+flags.register_validator("dtypes", lambda ds: bool(ds) and set(ds) <= {"float32", "bfloat16"},
+                         message="--dtypes takes float32 and/or bfloat16")
+flags.register_validator("num_devices", lambda n: n >= 0, message="--num_devices must be >= 0")
 flags.register_validator("seconds", lambda s: s > 0, message="--seconds must be positive")
 flags.register_validator("matmul_n", lambda n: n > 0, message="--matmul_n must be positive")
 
@@ -80,9 +85,12 @@ def _parse_flags(argv):
 
 
 def _table(records) -> str:
-  header = (f"{'batch':>6} {'it/s':>9} {'img/s':>10} {'compile s':>9} {'GFLOP/iter':>10} "
-            f"{'GFLOP/s':>8} {'matmul GFLOP/s':>14} {'ratio':>6}")
-  rows = [f"{r['batch_size']:>6} {r['iters_per_s']:>9.1f} {r['images_per_s']:>10.0f} "
+  header = (f"{'dtype':>8} {'dev':>3} {'batch':>6} {'it/s':>9} {'img/s':>10} {'img/s/dev':>10} "
+            f"{'compile s':>9} {'GFLOP/iter':>10} {'GFLOP/s':>8} {'matmul GFLOP/s':>14} "
+            f"{'ratio':>6}")
+  rows = [f"{r['compute_dtype']:>8} {r['mesh_devices']:>3} {r['batch_size']:>6} "
+          f"{r['iters_per_s']:>9.1f} {r['images_per_s']:>10.0f} "
+          f"{r['images_per_s_per_device']:>10.0f} "
           f"{r['compile_s']:>9.2f} {r['flops_per_iter'] / 1e9:>10.3f} "
           f"{r['flops_per_s'] / 1e9:>8.1f} {r['matmul_flops_per_s'] / 1e9:>14.1f} "
           f"{r['flops_ratio']:>6.3f}" for r in records]
@@ -94,16 +102,24 @@ def main(argv):
     print(f"{PROG}: error: unexpected arguments {argv[1:]}", file=sys.stderr)
     return 2
   from genjax import bench  # imports jax: after flag checks, so a bad flag fails at once
+  from genjax.errors import GenjaxError
 
   config = get_config()
   config.d_update = FLAGS.d_update
   print(bench.device_info(), flush=True)
   images = bench.random_images()  # on device once, shared by every batch size
   records = []
-  for text in FLAGS.batch_sizes:
-    records.append(bench.benchmark_gan(config, _batch_size(text), None, images,
-                                       seconds=FLAGS.seconds, matmul_n=FLAGS.matmul_n))
-    print(f"batch {text}: {records[-1]['iters_per_s']:.1f} it/s", file=sys.stderr, flush=True)
+  for dtype in FLAGS.dtypes:
+    for text in FLAGS.batch_sizes:
+      try:
+        records.append(bench.benchmark_gan(
+            config, _batch_size(text), None, images, seconds=FLAGS.seconds,
+            matmul_n=FLAGS.matmul_n, num_devices=FLAGS.num_devices, compute_dtype=dtype))
+      except GenjaxError as e:  # e.g. a batch the mesh cannot split
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+      print(f"{dtype} batch {text}: {records[-1]['iters_per_s']:.1f} it/s", file=sys.stderr,
+            flush=True)
   print(_table(records))
   if FLAGS.json:
     try:

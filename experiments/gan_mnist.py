@@ -11,7 +11,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 import genjax.configs.gan_mnist as gan_config
-from genjax import cli, train
+from genjax import cli, sharding, train
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder (default: a new one under runs/).")
 _CONFIG = config_flags.DEFINE_config_file("config", gan_config.__file__, "Training config.")
@@ -19,6 +19,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", gan_config.__file__, "Traini
 
 def main(argv):
   del argv
+  sharding.maybe_initialize_distributed()
   workdir = _WORKDIR.value or cli.default_workdir(f"gan_{_CONFIG.value.dataset}")
   summary = cli.run_reporting_errors(train.train_and_evaluate, _CONFIG.value, workdir)
   final = summary["final"] or {}

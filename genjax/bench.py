@@ -7,7 +7,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from genjax.steps import train_chunk, train_step
+from genjax import sharding
+from genjax.steps import compiled_chunk, train_chunk, train_step
 from genjax.train_state import GAN, GANState, build_gan, init_state
 
 IMAGE_SHAPE = (28, 28)
@@ -93,25 +94,34 @@ def device_info() -> dict:
 
 def benchmark_gan(config: ml_collections.ConfigDict, batch_size: int, iters: int | None = None,
                   images: jax.Array | None = None, *, seconds: float = 5.0, repeats: int = 3,
-                  matmul_n: int = 2048, matmul_flops: float | None = None, seed: int = 0) -> dict:
-  """Compile time and steady-state speed of train_chunk; iters=None picks it from `seconds`."""
+                  matmul_n: int = 2048, matmul_flops: float | None = None, seed: int = 0,
+                  num_devices: int = 1, compute_dtype: str = "float32") -> dict:
+  """Compile time and steady-state speed of train_chunk; iters=None picks it from `seconds`.
+
+  The global batch is split over a `data` mesh of num_devices (0: all) devices.
+  """
   config = ml_collections.ConfigDict(config.to_dict())  # don't mutate the caller's config
   config.batch_size = batch_size
-  gan = build_gan(config)
+  config.compute_dtype = compute_dtype
+  mesh = sharding.make_mesh(num_devices)
+  sharding.check_divisible(batch_size, mesh, "batch size")
   state_key, base_key = jax.random.split(jax.random.key(seed))
   # Jitted: eager flax init dispatches (and compiles) op by op, seconds on a small CPU.
-  state = jax.jit(init_state, static_argnums=(0, 2))(gan, state_key, IMAGE_SHAPE)
+  state = jax.jit(init_state, static_argnums=(0, 2))(build_gan(config), state_key, IMAGE_SHAPE)
   if images is None:
     images = random_images()
 
-  flops_xla = step_flops(gan, state, images, base_key)
+  # FLOPs of the whole global batch: counted on the unsharded program.
+  flops_xla = step_flops(build_gan(config), state, images, base_key)
   flops_analytic = analytic_step_flops(config)
+  gan = build_gan(config, mesh)
+  state, images = sharding.put_replicated((state, images), mesh)
 
   # max_steps is static (it sizes the metrics buffers); num_steps is traced, so any chunk
   # length up to it reuses one executable.
   max_steps = iters if iters is not None else MAX_CHUNK
   t0 = time.perf_counter()
-  train_chunk.lower(gan, state, images, base_key, max_steps, 1).compile()
+  compiled_chunk(gan, max_steps).lower(state, images, base_key, 1).compile()
   compile_s = time.perf_counter() - t0
   # The jit call below finds that executable in jax's cache; it still pays the first transfer
   # and run of one step (and would pay compile again if the cache missed).
@@ -153,6 +163,9 @@ def benchmark_gan(config: ml_collections.ConfigDict, batch_size: int, iters: int
       "dispatch_s": times,
       "iters_per_s": iters_per_s,
       "images_per_s": iters_per_s * batch_size,  # real images consumed (D also sees B fakes)
+      "mesh_devices": mesh.devices.size,
+      "images_per_s_per_device": iters_per_s * batch_size / mesh.devices.size,
+      "compute_dtype": compute_dtype,
       "compile_s": compile_s,
       "first_call_s": first_call_s,
       "flops_per_iter": flops_per_iter,

@@ -7,7 +7,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from genjax import checkpoint
+from genjax import checkpoint, sharding
 from genjax.errors import CheckpointError, ConfigError, WorkdirError
 from genjax.train_state import build_gan, generate, init_state
 
@@ -30,7 +30,9 @@ def restore_generator(workdir):
   if config.get("model", "gan") != "gan":
     raise ConfigError(f"{workdir} holds a {config.model!r} run; this sampler knows 'gan'")
   gan = build_gan(config)
-  abstract = jax.eval_shape(lambda: init_state(gan, jax.random.key(0)))
+  # Replicated onto this process's first device, whatever device count wrote the checkpoint.
+  abstract = sharding.abstract_replicated(
+      jax.eval_shape(lambda: init_state(gan, jax.random.key(0))), sharding.make_mesh(1))
   manager = checkpoint.open_manager(workdir, max_to_keep=None, create=False)
   try:
     state, step = checkpoint.restore_latest(manager, abstract, checkpoint.identity_of(config))

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genjax import data, losses
+from genjax import data, losses, sharding
 from genjax.train_state import GAN, GANState, generate
 
 METRIC_NAMES = ("d_loss", "d_acc", "g_loss")
@@ -86,19 +86,36 @@ def train_step(gan: GAN, state: GANState, images_NxHxW, base_key) -> tuple[GANSt
   """One GAN iteration; its randomness is fold_in(base_key, step), so any resume replays it."""
   key = jax.random.fold_in(base_key, state.step)
   idx_key, d_noise_key, g_noise_key = jax.random.split(key, 3)
-  real_BxHxW = sample_real_batch(images_NxHxW, idx_key, gan.batch_size)
-  z_d_BxZ = jax.random.normal(d_noise_key, (gan.batch_size, gan.latent_dim))
+  # The same global batch as on one device; with a mesh each device computes its slice and
+  # XLA all-reduces gradients and BatchNorm statistics over the `data` axis.
+  shard = lambda x: sharding.constrain_batch(x, gan.mesh)  # noqa: E731
+  real_BxHxW = shard(sample_real_batch(images_NxHxW, idx_key, gan.batch_size))
+  z_d_BxZ = shard(jax.random.normal(d_noise_key, (gan.batch_size, gan.latent_dim)))
   state, d_loss, d_acc = D_UPDATES[gan.d_update](gan, state, real_BxHxW, z_d_BxZ)
-  z_g_BxZ = jax.random.normal(g_noise_key, (gan.batch_size, gan.latent_dim))  # fresh noise
+  z_g_BxZ = shard(jax.random.normal(g_noise_key, (gan.batch_size, gan.latent_dim)))  # fresh
   state, g_loss = g_adam_step(gan, state, z_g_BxZ)
   state = state.replace(step=state.step + 1)
   return state, {"d_loss": d_loss, "d_acc": d_acc, "g_loss": g_loss}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4), donate_argnums=(1,))
 def train_chunk(gan: GAN, state: GANState, images_NxHxW, base_key, max_steps: int,
                 num_steps) -> tuple[GANState, dict]:
-  """Runs `num_steps` (traced, <= max_steps) iterations in one dispatch.
+  """Runs `num_steps` (traced, <= max_steps) iterations in one dispatch; donates `state`."""
+  return compiled_chunk(gan, max_steps)(state, images_NxHxW, base_key, num_steps)
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_chunk(gan: GAN, max_steps: int):
+  """The jitted chunk for this GAN: replicated in/out shardings when it has a mesh."""
+  fn = functools.partial(_train_chunk, gan, max_steps)
+  if gan.mesh is None:
+    return jax.jit(fn, donate_argnums=0)
+  replicated = sharding.replicated(gan.mesh)
+  return jax.jit(fn, in_shardings=replicated, out_shardings=replicated, donate_argnums=0)
+
+
+def _train_chunk(gan: GAN, max_steps: int, state: GANState, images_NxHxW, base_key, num_steps):
+  """The chunk's body.
 
   A while loop with a traced trip count compiles once for every chunk length the host asks
   for (events at arbitrary intervals cost no recompiles); per-step metrics land in buffers

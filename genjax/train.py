@@ -10,13 +10,14 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from genjax import checkpoint, data, plotting, steps
+from genjax import checkpoint, data, plotting, sharding, steps
 from genjax.errors import ConfigError, TrainingDiverged, WorkdirError
 from genjax.train_state import GAN, build_gan, generate, init_state
 
 POSITIVE_INT_KEYS = ("batch_size", "latent_dim", "sample_interval", "log_interval",
                      "checkpoint_interval", "keep_checkpoints", "steps_per_dispatch", "grid_size")
-NON_NEGATIVE_INT_KEYS = ("num_steps", "print_interval")
+NON_NEGATIVE_INT_KEYS = ("num_steps", "print_interval", "num_devices")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 D_UPDATE_MODES = tuple(steps.D_UPDATES)
 
 
@@ -38,6 +39,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.d_update not in D_UPDATE_MODES:
     raise ConfigError(f"config.d_update {config.d_update!r} is unknown; choose one of "
                       f"{', '.join(D_UPDATE_MODES)}")
+  if config.compute_dtype not in COMPUTE_DTYPES:
+    raise ConfigError(f"config.compute_dtype {config.compute_dtype!r} is unknown; choose one of "
+                      f"{', '.join(COMPUTE_DTYPES)}")
   for key in ("g_hidden", "d_hidden"):
     if not config[key] or not all(_is_int(w) and w > 0 for w in config[key]):
       raise ConfigError(f"config.{key} must be a non-empty list of positive widths, "
@@ -117,20 +121,24 @@ def chunk_rows(metrics: dict, first_step: int, n: int, wall_s: float) -> list[di
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   """Trains (or resumes) the GAN in `workdir`; returns a summary of the run."""
   validate_config(config)
+  mesh = sharding.make_mesh(config.num_devices)
+  sharding.check_divisible(config.batch_size, mesh)
   workdir = prepare_workdir(workdir)
   images_NxHxW, _ = data.load_dataset(config.dataset, "train", config.data_dir or None)
-  gan = build_gan(config)
+  gan = build_gan(config, mesh)
   init_key, train_key, grid_key = jax.random.split(jax.random.key(config.seed), 3)
   manager = checkpoint.open_manager(workdir, config.keep_checkpoints)
-  abstract_state = jax.eval_shape(lambda: init_state(gan, init_key, images_NxHxW.shape[1:]))
+  abstract_state = sharding.abstract_replicated(
+      jax.eval_shape(lambda: init_state(gan, init_key, images_NxHxW.shape[1:])), mesh)
   identity = checkpoint.identity_of(config)
   # Restore (and so reject foreign or corrupt checkpoints) before writing anything.
   state, start_step = checkpoint.restore_latest(manager, abstract_state, identity)
   if state is None:
     state, start_step = init_state(gan, init_key, images_NxHxW.shape[1:]), 0
+  state = sharding.put_replicated(state, mesh)
   (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
   log = MetricsLog(workdir / "metrics.jsonl", start_step)
-  images_dev = jax.device_put(images_NxHxW)  # once: batches are gathered on device
+  images_dev = sharding.put_replicated(images_NxHxW, mesh)  # once: batches gathered on device
   grid_noise = jax.random.normal(grid_key, (config.grid_size ** 2, config.latent_dim))
   if start_step == 0:
     save_grid(gan, state, grid_noise, workdir, config, 0)

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from jax.sharding import Mesh
 
 from genjax.models import Discriminator, Generator
 
@@ -26,6 +27,7 @@ class GAN:
   latent_dim: int
   batch_size: int
   d_update: str  # "seed" (the tutorial's two D updates) or "joint" (one update on both halves)
+  mesh: Mesh | None  # data-parallel mesh; None: plain single-device jit
 
   spec: tuple  # the config values it was built from
 
@@ -54,15 +56,20 @@ def keras_adam(config: ml_collections.ConfigDict) -> optax.GradientTransformatio
 
 
 GAN_SPEC_KEYS = ("g_hidden", "d_hidden", "bn_momentum", "learning_rate", "beta1", "beta2",
-                 "adam_eps", "latent_dim", "batch_size", "d_update")
+                 "adam_eps", "latent_dim", "batch_size", "d_update", "compute_dtype")
 
 
-def build_gan(config: ml_collections.ConfigDict) -> GAN:
-  spec = tuple((k, tuple(config[k]) if k.endswith("hidden") else config[k]) for k in GAN_SPEC_KEYS)
+def build_gan(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> GAN:
+  """The GAN for `config`; with a mesh, batches are split over its `data` axis."""
+  spec = tuple((k, tuple(config[k]) if k.endswith("hidden") else config.get(k, "float32"))
+               for k in GAN_SPEC_KEYS) + (("mesh", mesh),)
+  dtype = jnp.dtype(config.get("compute_dtype", "float32"))
   return GAN(
       spec=spec,
-      generator=Generator(hidden=tuple(config.g_hidden), bn_momentum=config.bn_momentum),
-      discriminator=Discriminator(hidden=tuple(config.d_hidden)),
+      mesh=mesh,
+      generator=Generator(hidden=tuple(config.g_hidden), bn_momentum=config.bn_momentum,
+                          dtype=dtype),
+      discriminator=Discriminator(hidden=tuple(config.d_hidden), dtype=dtype),
       g_tx=keras_adam(config),
       d_tx=keras_adam(config),
       latent_dim=config.latent_dim,

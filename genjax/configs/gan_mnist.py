@@ -25,6 +25,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.bn_momentum = 0.8
   c.d_update = "seed"  # seed: the tutorial's loop (two D updates); joint: one D update
 
+  c.compute_dtype = "float32"  # bfloat16: mixed precision (float32 params/optimizer), GPU/TPU
+  c.num_devices = 0  # data-parallel over this many devices (0: all); batch_size must divide
+
   c.learning_rate = 2e-4
   c.beta1 = 0.5
   c.beta2 = 0.999

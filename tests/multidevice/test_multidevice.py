@@ -1,0 +1,78 @@
+"""Data parallelism on 8 virtual CPU devices; run by tests/test_sharding.py in its own process.
+
+The device count is fixed when JAX starts, so these tests need
+XLA_FLAGS=--xla_force_host_platform_device_count=8 set before Python imports jax.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+from genjax import checkpoint, sampling, sharding, steps, train
+from genjax.errors import ConfigError
+from genjax.train_state import build_gan, init_state
+
+pytestmark = pytest.mark.skipif(jax.device_count() != 8, reason="needs 8 (virtual) devices")
+
+
+def run_chunk(config, num_devices, n=4):
+  mesh = sharding.make_mesh(num_devices)
+  gan = build_gan(config, mesh)
+  state = sharding.put_replicated(init_state(gan, jax.random.key(0)), mesh)
+  images = sharding.put_replicated(
+      jax.random.randint(jax.random.key(9), (64, 28, 28), 0, 256).astype(np.uint8), mesh)
+  state, metrics = steps.train_chunk(gan, state, images, jax.random.key(1), 8, n)
+  return gan, state, metrics
+
+
+@pytest.mark.parametrize("mode", ["seed", "joint"])
+def test_sharded_run_matches_single_device(tiny_config, mode):
+  tiny_config.update(batch_size=16, d_update=mode)
+  _, single, single_metrics = run_chunk(tiny_config, 1)
+  gan, sharded, sharded_metrics = run_chunk(tiny_config, 8)
+  for name in steps.METRIC_NAMES:
+    np.testing.assert_allclose(sharded_metrics[name][:4], single_metrics[name][:4], rtol=1e-4,
+                               atol=1e-5)
+  # Same global batch, same keys: only the order of floating-point sums differs.
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), sharded, single)
+  leaf = sharded.g_params["Dense_0"]["kernel"]
+  assert len(leaf.sharding.device_set) == 8 and leaf.sharding.is_fully_replicated
+  hlo = steps.compiled_chunk(gan, 8).lower(sharded, jax.numpy.zeros((64, 28, 28), np.uint8),
+                                           jax.random.key(1), 1).compile().as_text()
+  assert "all-reduce" in hlo  # gradients and BatchNorm statistics are reduced over `data`
+
+
+def test_batch_not_divisible_is_a_clear_error(tiny_config, tmp_path):
+  tiny_config.batch_size = 12
+  with pytest.raises(ConfigError, match="batch_size=12 is not divisible by the 8 devices"):
+    train.train_and_evaluate(tiny_config, tmp_path / "run")
+  assert not (tmp_path / "run").exists()
+
+
+def test_too_many_devices_is_a_clear_error(tiny_config, tmp_path):
+  tiny_config.num_devices = 16
+  with pytest.raises(ConfigError, match="num_devices=16 but 8 device"):
+    train.train_and_evaluate(tiny_config, tmp_path / "run")
+
+
+def test_sharded_checkpoint_restores_on_other_device_counts(tiny_config, tmp_path):
+  tiny_config.update(batch_size=16, num_devices=1)
+  train.train_and_evaluate(tiny_config, tmp_path / "single")
+  half = tiny_config.copy_and_resolve_references()
+  half.update(num_steps=3, num_devices=8)
+  train.train_and_evaluate(half, tmp_path / "moved")  # written from 8 devices
+  tiny_config.num_devices = 2
+  summary = train.train_and_evaluate(tiny_config, tmp_path / "moved")  # resumed on 2
+  assert summary["start_step"] == 3 and summary["step"] == 6
+  gan = build_gan(tiny_config)
+  abstract = sharding.abstract_replicated(
+      jax.eval_shape(lambda: init_state(gan, jax.random.key(0))), sharding.make_mesh(1))
+  states = []
+  for name in ("single", "moved"):
+    manager = checkpoint.open_manager(tmp_path / name)
+    state, step = checkpoint.restore_latest(manager, abstract, checkpoint.identity_of(tiny_config))
+    assert step == 6
+    states.append(state)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), *states)
+  images = sampling.sample_images(tmp_path / "moved", 10)  # and on one device
+  assert images.shape == (10, 28, 28)
