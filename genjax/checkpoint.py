@@ -15,20 +15,21 @@ IDENTITY_KEYS = ("model", "dataset", "latent_dim", "g_hidden", "d_hidden", "bn_m
                  "d_update", "batch_size", "seed")
 
 
-def identity_of(config) -> dict:
-  """The JSON-able values of IDENTITY_KEYS present in `config`."""
-  return {k: json.loads(json.dumps(config[k])) for k in IDENTITY_KEYS if k in config}
+def identity_of(config, keys=IDENTITY_KEYS) -> dict:
+  """The JSON-able values of `keys` (the GAN's IDENTITY_KEYS by default) present in `config`."""
+  return {k: json.loads(json.dumps(config[k])) for k in keys if k in config}
 
 
-def checkpoint_dir(workdir) -> Path:
-  return Path(workdir) / "checkpoints"
+def checkpoint_dir(workdir, subdir: str = "checkpoints") -> Path:
+  return Path(workdir) / subdir
 
 
-def open_manager(workdir, max_to_keep: int | None = 3, create: bool = True) -> ocp.CheckpointManager:
+def open_manager(workdir, max_to_keep: int | None = 3, create: bool = True,
+                 subdir: str = "checkpoints") -> ocp.CheckpointManager:
   """Synchronous saves: the next dispatch donates the state buffers a background save would read."""
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create,
                                          enable_async_checkpointing=False)
-  return ocp.CheckpointManager(checkpoint_dir(workdir).absolute(), options=options)
+  return ocp.CheckpointManager(checkpoint_dir(workdir, subdir).absolute(), options=options)
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, identity: dict) -> None:
@@ -56,7 +57,7 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, expected_iden
   step = manager.latest_step()
   if step is None:
     return None, None
-  where = checkpoint_dir(manager.directory.parent) / str(step)
+  where = Path(manager.directory) / str(step)
   try:
     identity = manager.restore(step, args=ocp.args.Composite(
         identity=ocp.args.JsonRestore()))["identity"]

@@ -58,3 +58,24 @@ def save_loss_curves(rows: list[dict], path, title: str = "") -> None:
   fig.tight_layout()
   fig.savefig(path)
   plt.close(fig)
+
+
+def save_eval_curves(rows: list[dict], path, title: str = "") -> None:
+  """Classifier-FID (log scale) and the bounded metrics against step."""
+  steps = [r["step"] for r in rows]
+  fig, (ax_fid, ax_rest) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, dpi=100)
+  ax_fid.plot(steps, [r["fid"] for r in rows], marker="o", color="tab:red", label="classifier FID")
+  ax_fid.set_yscale("log")
+  ax_fid.set_ylabel("FID (judge features)")
+  for name in ("precision", "recall", "confident"):
+    ax_rest.plot(steps, [r[name] for r in rows], marker=".", label=name)
+  ax_rest.plot(steps, [r["score"] / 10 for r in rows], marker=".", label="score / 10")
+  ax_rest.set_ylim(0, 1.05)
+  ax_rest.set_xlabel("iteration")
+  for ax in (ax_fid, ax_rest):
+    ax.legend()
+  if title:
+    ax_fid.set_title(title)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)

@@ -10,13 +10,14 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from genjax import checkpoint, data, plotting, sharding, steps
+from genjax import checkpoint, data, evaluation, plotting, sharding, steps
 from genjax.errors import ConfigError, TrainingDiverged, WorkdirError
 from genjax.train_state import GAN, build_gan, generate, init_state
 
 POSITIVE_INT_KEYS = ("batch_size", "latent_dim", "sample_interval", "log_interval",
-                     "checkpoint_interval", "keep_checkpoints", "steps_per_dispatch", "grid_size")
-NON_NEGATIVE_INT_KEYS = ("num_steps", "print_interval", "num_devices")
+                     "checkpoint_interval", "keep_checkpoints", "steps_per_dispatch", "grid_size",
+                     "eval_num")
+NON_NEGATIVE_INT_KEYS = ("num_steps", "print_interval", "num_devices", "eval_interval")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 D_UPDATE_MODES = tuple(steps.D_UPDATES)
 
@@ -70,8 +71,9 @@ def prepare_workdir(workdir) -> Path:
 def next_chunk_length(step: int, config) -> int:
   """Iterations until the next grid/checkpoint event, the end, or the dispatch cap."""
   n = min(config.steps_per_dispatch, config.num_steps - step)
-  for interval in (config.sample_interval, config.checkpoint_interval):
-    n = min(n, interval - step % interval)
+  for interval in (config.sample_interval, config.checkpoint_interval, config.eval_interval):
+    if interval:
+      n = min(n, interval - step % interval)
   return n
 
 
@@ -125,6 +127,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   sharding.check_divisible(config.batch_size, mesh)
   workdir = prepare_workdir(workdir)
   images_NxHxW, _ = data.load_dataset(config.dataset, "train", config.data_dir or None)
+  if config.eval_interval:  # a missing judge fails here, before anything is written
+    evaluation.reference(config.dataset, config.data_dir or None)
   gan = build_gan(config, mesh)
   init_key, train_key, grid_key = jax.random.split(jax.random.key(config.seed), 3)
   manager = checkpoint.open_manager(workdir, config.keep_checkpoints)
@@ -142,6 +146,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   grid_noise = jax.random.normal(grid_key, (config.grid_size ** 2, config.latent_dim))
   if start_step == 0:
     save_grid(gan, state, grid_noise, workdir, config, 0)
+  evaluator = None
+  if config.eval_interval:
+    scorer = evaluation.make_sample_scorer(lambda s, z: generate(gan, s, z), config.latent_dim,
+                                           config.dataset, config.data_dir or None,
+                                           config.eval_num, jax.random.fold_in(grid_key, 1))
+    evaluator = evaluation.PeriodicEvaluator(scorer, workdir, identity,
+                                             MetricsLog.read(log.path))
 
   step, last_saved, t0 = start_step, start_step, time.perf_counter()
   bar = tqdm.tqdm(total=config.num_steps, initial=start_step, disable=not config.progress,
@@ -172,6 +183,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
         save_grid(gan, state, grid_noise, workdir, config, step)
       if step % config.checkpoint_interval == 0 or step == config.num_steps:
         last_saved = _save_if_finite(manager, step, state, identity, last_saved)
+      if evaluator and (step % config.eval_interval == 0 or step == config.num_steps):
+        log.append([evaluator(step, state)])
   except KeyboardInterrupt:
     # A chunk is all-or-nothing: keep the last completed one so a rerun resumes from there.
     if step > last_saved and bool(all_finite(state)):
@@ -180,13 +193,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   finally:
     bar.close()
     manager.close()
+    if evaluator:
+      evaluator.close()
   train_s = time.perf_counter() - t0
-  rows = MetricsLog.read(workdir / "metrics.jsonl")
+  all_rows = MetricsLog.read(workdir / "metrics.jsonl")
+  rows = [r for r in all_rows if r.get("kind") != "eval"]
+  eval_rows = [r for r in all_rows if r.get("kind") == "eval"]
   if rows:
     plotting.save_loss_curves(rows, workdir / "loss_curve.png", title=f"GAN on {config.dataset}")
+  if eval_rows:
+    plotting.save_eval_curves(eval_rows, workdir / "eval_curve.png",
+                              title=f"GAN on {config.dataset}: judge's metrics")
   return {"workdir": str(workdir), "start_step": start_step, "step": step,
           "train_s": train_s, "iters_per_s": (step - start_step) / max(train_s, 1e-9),
-          "final": rows[-1] if rows else None}
+          "final": rows[-1] if rows else None, "final_eval": eval_rows[-1] if eval_rows else None,
+          "eval_s": sum(r["eval_s"] for r in eval_rows if r["step"] > start_step)}
 
 
 def _save_if_finite(manager, step: int, state, identity: dict, last_saved: int) -> int:

@@ -91,3 +91,29 @@ def test_sample_bad_input_is_one_line(trained_run, tmp_path):
   assert_one_line_error(run("sample.py", f"--workdir={workdir}", "--num=0",
                             f"--out={tmp_path}/x.npz"), "--num")
   assert json.loads((workdir / "config.json").read_text())["model"] == "gan"
+
+
+def test_evaluate_workdir_and_samples(trained_run, tmp_path, data_root):
+  workdir, _ = trained_run
+  result = run("evaluate.py", f"--workdir={workdir}", "--num=300", f"--json={tmp_path}/e.json",
+               data_root=data_root)
+  assert result.returncode == 0, result.stderr
+  report = json.loads((tmp_path / "e.json").read_text())
+  assert report["num_samples"] == 300 and report["dataset"] == "mnist"
+  assert set(report["rows"]) == {"samples", "real_train", "uniform_noise"}
+  assert report["judge"]["test_accuracy"] >= 99.3
+  assert "real_train" in result.stdout and "fid" in result.stdout
+  samples = tmp_path / "s.npz"
+  run("sample.py", f"--workdir={workdir}", "--num=300", f"--out={samples}")
+  result = run("evaluate.py", f"--samples={samples}", "--noreferences",
+               data_root=data_root)
+  assert result.returncode == 0, result.stderr
+  again = json.loads(samples.with_suffix(".eval.json").read_text())
+  assert again["rows"]["samples"] == report["rows"]["samples"]  # same seed, same samples
+
+
+def test_evaluate_bad_input_is_one_line(tmp_path, data_root):
+  np.savez(tmp_path / "bad.npz", images=np.full((3, 28, 28), 7.0, np.float32))
+  assert_one_line_error(run("evaluate.py", f"--samples={tmp_path}/bad.npz", data_root=data_root),
+                        "bad.npz")
+  assert_one_line_error(run("evaluate.py", data_root=data_root), "exactly one")

@@ -39,6 +39,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.grid_size = 5
   c.checkpoint_interval = 500
   c.keep_checkpoints = 3
+  c.eval_interval = 1000  # judge's FID etc. on a fixed noise set (0: off); best checkpoint kept
+  c.eval_num = 2000
   c.steps_per_dispatch = 500  # most iterations run on device between host wake-ups
   c.progress = True
 
@@ -50,6 +52,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     c.d_hidden = (32, 16)
     c.sample_interval = 3
     c.checkpoint_interval = 3
+    c.eval_interval = 0  # tests turn it on where they check it
+    c.eval_num = 100
     c.progress = False
   elif variant:
     raise ValueError(f"unknown config variant {variant!r}: use '' or 'tiny'")

@@ -1,0 +1,62 @@
+"""The judge: a small CNN classifier that scores generated MNIST / Fashion-MNIST images.
+
+Run:      python experiments/train_classifier.py --dataset mnist     # updates genjax/judges/
+Variants: --config=genjax/configs/classifier.py:fashion_mnist, --config.num_epochs=3
+Tiny (tests): --config=genjax/configs/classifier.py:tiny
+Expected on a shared 2-core CPU: MNIST 99.45% test accuracy in ~3-5 min (0.9 MB of weights),
+Fashion-MNIST 93.13% in ~5.5 min (1.8 MB); bit-identical on rerun. See genjax/judges/*.json.
+"""
+
+import ml_collections
+
+VARIANTS = ("mnist", "fashion_mnist", "tiny")
+
+
+def get_config(variant: str = "mnist") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.model = "classifier"
+  c.dataset = "mnist"
+  c.data_dir = ""  # folder with mnist/ and fashion-mnist/ gz files; else $GENJAX_DATA_DIR, else TFDS
+  c.out_dir = ""  # where <dataset>.msgpack/.json go; "" = the entry point's default (genjax/judges)
+  c.seed = 0
+
+  c.conv_features = (32, 64)  # one 3x3 conv + 2x2 max-pool per block
+  c.feature_dim = 128  # the penultimate layer: the judge's feature space
+  c.conv_dropout = 0.25
+  c.dense_dropout = 0.5
+
+  c.batch_size = 128
+  c.num_epochs = 12
+  c.learning_rate = 3e-3  # peak of a one-cycle (warmup, then cosine to ~0) schedule
+  c.warmup_fraction = 0.15
+  c.weight_decay = 1e-4  # AdamW, decoupled
+  c.label_smoothing = 0.0  # >0 would flatten the judge's probabilities (they feed scores)
+  c.augment = True
+  c.max_shift = 2  # random translations of up to this many pixels, done on device
+
+  c.train_limit = 0  # >0: use only the first N training images (tests)
+  c.test_limit = 0  # >0: evaluate on the first N test images only
+  c.steps_per_dispatch = 100  # batches per jitted call: the progress bar's granularity
+  c.eval_batch_size = 1000
+  c.progress = True
+
+  if variant == "fashion_mnist":
+    # Clothes need width more than invariance: 2-px shifts and heavy dropout underfit (91.0%).
+    c.dataset = "fashion_mnist"
+    c.conv_features = (32, 128)
+    c.conv_dropout = 0.1
+    c.dense_dropout = 0.3
+    c.max_shift = 1
+    c.num_epochs = 15
+  elif variant == "tiny":
+    c.conv_features = (8, 16)
+    c.feature_dim = 32
+    c.batch_size = 50
+    c.num_epochs = 2
+    c.train_limit = 2000
+    c.test_limit = 1000
+    c.steps_per_dispatch = 20
+    c.progress = False
+  elif variant not in ("", "mnist"):
+    raise ValueError(f"unknown config variant {variant!r}: use one of {', '.join(VARIANTS)}")
+  return c

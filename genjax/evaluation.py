@@ -1,0 +1,172 @@
+"""Scores image sets with the shipped judge against the real test set (the judge's features)."""
+
+import dataclasses
+import functools
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax import checkpoint, classifier, data, metrics
+from genjax.errors import GenjaxError
+
+METRIC_KEYS = ("fid", "score", "kl_to_uniform", "confident", "precision", "recall")
+PR_K = 3  # neighbours for improved precision/recall (Kynkäänniemi et al. 2019)
+
+
+class EvaluationError(GenjaxError):
+  """Samples that cannot be scored: wrong shape, range, or an unreadable file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+  """The judge and its view of the real test set: features and their Gaussian fit."""
+
+  judge: classifier.Judge
+  features_NxF: np.ndarray
+  stats: tuple
+  sq_radii_N: jax.Array  # k-NN radii for precision/recall, k = PR_K
+
+
+@functools.lru_cache(maxsize=4)
+def reference(dataset: str, data_dir: str | None = None) -> Reference:
+  judge = classifier.load_judge(dataset)
+  test_images, _ = data.load_dataset(dataset, "test", data_dir)
+  _, features = judge.predict(test_images.astype(np.float32) / 255.0)
+  return Reference(judge, features, metrics.gaussian_stats(jnp.asarray(features)),
+                   metrics.real_sq_radii(features, PR_K))
+
+
+def check_images(images, source: str) -> np.ndarray:
+  """(N, 28, 28) finite floats in [0, 1], else a one-line error naming `source`."""
+  images = np.asarray(images)
+  if images.ndim != 3 or images.shape[1:] != (28, 28) or images.shape[0] < 2:
+    raise EvaluationError(f"{source}: images must have shape (N>=2, 28, 28), got {images.shape}")
+  if not np.issubdtype(images.dtype, np.floating):
+    raise EvaluationError(f"{source}: images must be floats in [0, 1], got dtype {images.dtype}")
+  if not np.isfinite(images).all():
+    raise EvaluationError(f"{source}: images contain NaN or inf")
+  if images.min() < 0.0 or images.max() > 1.0:
+    raise EvaluationError(f"{source}: images must lie in [0, 1], got "
+                          f"[{images.min():.3g}, {images.max():.3g}]")
+  return images.astype(np.float32)
+
+
+def load_samples(path) -> np.ndarray:
+  """The `images` array of a sample .npz, checked."""
+  try:
+    with np.load(path) as npz:
+      if "images" not in npz:
+        raise EvaluationError(f"{path}: no 'images' array (has {', '.join(npz.files) or 'none'})")
+      images = npz["images"]
+  except (OSError, ValueError, EOFError) as exc:
+    raise EvaluationError(f"{path}: not a readable .npz ({' '.join(str(exc).split())[:200]})") \
+        from None
+  return check_images(images, str(path))
+
+
+def evaluate_images(images_NxHxW, dataset: str, data_dir: str | None = None,
+                    source: str = "samples") -> dict:
+  """Every metric of the image set against the test set, plus the sample count."""
+  images = check_images(images_NxHxW, source)
+  ref = reference(dataset, data_dir)
+  probs, features = ref.judge.predict(images)
+  scores = metrics.all_metrics(ref.features_NxF, ref.stats, features, probs, PR_K,
+                               ref.sq_radii_N)
+  return {**scores, "num_samples": int(images.shape[0])}
+
+
+def reference_rows(dataset: str, data_dir: str | None, num: int, seed: int = 0) -> dict:
+  """The floor (real train images vs test) and uniform noise, scored like any samples."""
+  train_images, _ = data.load_dataset(dataset, "train", data_dir)
+  rng = np.random.default_rng(seed)
+  subset = train_images[rng.choice(len(train_images), size=min(num, len(train_images)),
+                                   replace=False)]
+  noise = rng.uniform(0.0, 1.0, size=(num, 28, 28)).astype(np.float32)
+  return {"real_train": evaluate_images(subset.astype(np.float32) / 255.0, dataset, data_dir),
+          "uniform_noise": evaluate_images(noise, dataset, data_dir)}
+
+
+def format_table(rows: dict) -> str:
+  """One line per named row of metrics."""
+  header = f"{'':<16}" + "".join(f"{k:>14}" for k in (*METRIC_KEYS, "num_samples"))
+  lines = [header]
+  for name, row in rows.items():
+    lines.append(f"{name:<16}" + "".join(f"{row[k]:>14.4f}" for k in METRIC_KEYS)
+                 + f"{row['num_samples']:>14d}")
+  return "\n".join(lines)
+
+
+def make_sample_scorer(generate_fn, latent_dim: int, dataset: str, data_dir: str | None,
+                       num: int, key: jax.Array):
+  """fn(state) -> metrics of `num` samples from a fixed noise set: comparable across steps."""
+  noise_NxZ = jax.random.normal(key, (num, latent_dim))
+  gen = jax.jit(lambda state, z: generate_fn(state, z) * 0.5 + 0.5)
+
+  def score(state) -> dict:
+    images = np.concatenate([np.asarray(gen(state, noise_NxZ[i:i + 1000]))
+                             for i in range(0, num, 1000)])
+    return evaluate_images(np.clip(images, 0.0, 1.0), dataset, data_dir, "generator samples")
+
+  return score
+
+
+class PeriodicEvaluator:
+  """Scores fixed-noise samples during training and keeps the best checkpoint by FID."""
+
+  SUBDIR = "checkpoints_best"
+
+  def __init__(self, score_fn, workdir, identity: dict, past_rows: list[dict]):
+    self.score_fn, self.identity = score_fn, identity
+    self.manager = checkpoint.open_manager(workdir, max_to_keep=1, subdir=self.SUBDIR)
+    self.best_fid = min((r["fid"] for r in past_rows if r.get("kind") == "eval"),
+                        default=math.inf)
+
+  def __call__(self, step: int, state) -> dict:
+    """The metrics row of `step`; saves `state` as the best when its FID is the lowest yet."""
+    t0 = time.perf_counter()
+    scores = self.score_fn(state)
+    row = {"step": step, "kind": "eval", **{k: scores[k] for k in METRIC_KEYS},
+           "eval_s": round(time.perf_counter() - t0, 3)}
+    # A resumed run replays the same steps bit-identically: a best already saved stays.
+    if scores["fid"] < self.best_fid and step not in self.manager.all_steps():
+      checkpoint.save(self.manager, step, state, self.identity)
+    self.best_fid = min(self.best_fid, scores["fid"])
+    return row
+
+  def close(self) -> None:
+    self.manager.close()
+
+
+def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
+                    dataset: str | None = None, data_dir: str | None = None,
+                    references: bool = True) -> dict:
+  """The report evaluate.py prints and writes: metrics, references, judge identity, provenance."""
+  from genjax import sampling  # sampling builds models: only needed for --workdir
+
+  if (samples is None) == (workdir is None):
+    raise EvaluationError("give exactly one of --samples FILE.npz or --workdir DIR")
+  if not isinstance(num, int) or num < 2:
+    raise EvaluationError(f"--num must be an integer >= 2, got {num!r}")
+  if workdir is not None:
+    run_config = sampling.load_run_config(workdir)
+    dataset = dataset or run_config.get("dataset", "mnist")
+    data_dir = data_dir or run_config.get("data_dir") or None
+    images = sampling.sample_images(workdir, num, seed)
+    source = {"workdir": str(workdir), "seed": seed}
+  else:
+    images = load_samples(samples)
+    source = {"samples": str(samples)}
+  dataset = dataset or "mnist"
+  if dataset not in data.DATASETS:
+    raise EvaluationError(f"unknown dataset {dataset!r}; choose one of {', '.join(data.DATASETS)}")
+  t0 = time.perf_counter()
+  rows = {"samples": evaluate_images(images, dataset, data_dir, str(samples or workdir))}
+  eval_s = time.perf_counter() - t0
+  if references:
+    rows.update(reference_rows(dataset, data_dir, len(images), seed))
+  return {**source, "dataset": dataset, "num_samples": len(images),
+          "judge": reference(dataset, data_dir).judge.identity, "eval_s": round(eval_s, 3),
+          "rows": rows}
