@@ -2,7 +2,8 @@
 
   python experiments/sample.py --workdir runs/gan --num 10000 --out samples.npz [--seed 0]
 
-Writes `images`: (N, 28, 28) float32 in [0, 1], the generator in inference mode.
+Writes `images`: (N, 28, 28) float32 in [0, 1]: a GAN's generator in inference mode, or a
+VAE's decoder means (Bernoulli probabilities) of prior draws.
 """
 
 from absl import app, flags

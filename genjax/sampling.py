@@ -12,6 +12,7 @@ from genjax.errors import CheckpointError, ConfigError, WorkdirError
 from genjax.train_state import build_gan, generate, init_state
 
 SAMPLE_BATCH = 1000  # bounded memory for any --num
+VAE_MODELS = ("vae", "iwae", "ae")  # runs of experiments/vae_mnist.py (an ae cannot sample)
 
 
 def load_run_config(workdir) -> ml_collections.ConfigDict:
@@ -44,9 +45,13 @@ def restore_generator(workdir):
 
 
 def sample_images(workdir, num: int, seed: int = 0) -> np.ndarray:
-  """(num, 28, 28) float32 in [0, 1] from G in inference mode."""
+  """(num, 28, 28) float32 in [0, 1]: G in inference mode, or a VAE's decoder means."""
   if not isinstance(num, int) or num <= 0:
     raise ConfigError(f"--num must be a positive integer, got {num!r}")
+  run_config = load_run_config(workdir)
+  if run_config.get("model", "gan") in VAE_MODELS:
+    from genjax import vae_sampling  # only VAE runs need the VAE modules
+    return vae_sampling.sample_images(workdir, run_config, num, seed)
   gan, state, config, _ = restore_generator(workdir)
   gen = jax.jit(lambda s, z: generate(gan, s, z) * 0.5 + 0.5)
   key = jax.random.key(seed)

@@ -162,6 +162,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
       n = next_chunk_length(step, config)
       state, metrics = steps.train_chunk(gan, state, images_dev, train_key,
                                          config.steps_per_dispatch, n)
+      metrics = jax.device_get(metrics)  # waits for the chunk: wall time is then its end
       rows = chunk_rows(metrics, step, n, time.perf_counter() - t0)
       bad = next((r for r in rows if not all(np.isfinite(r[k]) for k in steps.METRIC_NAMES)), None)
       log.append([r for r in rows if r["step"] % config.log_interval == 0 and

@@ -1,0 +1,135 @@
+"""What a VAE researcher looks at: reconstructions, prior samples, interpolations, traversals,
+the 2-D latent manifold and encoded test set, and training curves (headless PNGs)."""
+
+import functools
+import statistics
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax import plotting, vae_eval
+from genjax.plotting import plt
+from genjax.vae_state import VAESetup, decode_mean
+
+PAIRS, STEPS, TRAVERSAL_DIMS = 5, 10, 8
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _decode_mean(setup: VAESetup, params, z_BxZ):
+  return decode_mean(setup, params, z_BxZ)
+
+
+def decode_images(setup: VAESetup, params, z_NxZ) -> np.ndarray:
+  return np.asarray(_decode_mean(setup, params, jnp.asarray(z_NxZ, jnp.float32)))
+
+
+def save_reconstructions(inputs_NxHxW, recons_NxHxW, path, cols: int = 10, title: str = ""):
+  """Rows of inputs, each followed by the row of their reconstructions."""
+  pairs = len(inputs_NxHxW) // cols
+  rows = [block[p * cols:(p + 1) * cols] for p in range(pairs)
+          for block in (inputs_NxHxW, recons_NxHxW)]
+  plotting.save_image_grid(np.concatenate(rows), path, 2 * pairs, cols, title=title)
+
+
+def save_latent_scatter(codes_Nx2, labels_N, path, title: str = ""):
+  fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+  points = ax.scatter(codes_Nx2[:, 0], codes_Nx2[:, 1], c=labels_N, cmap="tab10", s=2,
+                      vmin=-0.5, vmax=9.5)
+  fig.colorbar(points, ax=ax, ticks=range(10), label="label")
+  ax.set_xlabel("z[0]")
+  ax.set_ylabel("z[1]")
+  if title:
+    ax.set_title(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
+def save_training_curves(rows: list[dict], path, title: str = "", eval_rows=()):
+  """Loss and negative ELBO (top, with test figures), reconstruction and KL terms (bottom)."""
+  steps = np.array([r["step"] for r in rows])
+  window = max(1, len(rows) // 50)
+  fig, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True, dpi=100)
+  panels = ((axes[0], ("loss", "neg_elbo")), (axes[1], ("recon", "kl")))
+  for ax, names in panels:
+    for name in (n for n in names if n in rows[0]):
+      values = np.array([r[name] for r in rows], np.float64)
+      line, = ax.plot(steps[window - 1:], plotting.moving_average(values, window), label=name,
+                      linestyle="--" if name == "neg_elbo" else "-")  # the VAE's loss equals it
+      ax.plot(steps, values, color=line.get_color(), alpha=0.25, linewidth=0.7)
+    ax.set_ylabel("nats")
+  for name in ("neg_elbo", "neg_iwae_bound"):
+    if eval_rows and name in eval_rows[0]:
+      axes[0].plot([r["step"] for r in eval_rows], [r[name] for r in eval_rows], "o-",
+                   markersize=3, label=f"test {name}")
+  for ax in axes:
+    ax.legend()
+  axes[0].set_ylim(top=np.percentile([r["loss"] for r in rows], 99))  # hide the first steps
+  axes[1].set_xlabel("step")
+  if title:
+    axes[0].set_title(title)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
+def interpolation_codes(codes_Px2xZ) -> np.ndarray:
+  """STEPS codes on the segment between each pair, P*STEPS x Z."""
+  t = np.linspace(0.0, 1.0, STEPS)[None, :, None]
+  return ((1 - t) * codes_Px2xZ[:, :1] + t * codes_Px2xZ[:, 1:]).reshape(-1, codes_Px2xZ.shape[-1])
+
+
+def traversal_codes(base_Z, codes_NxZ, dims) -> np.ndarray:
+  """Each dim swept over mean +- 3 std of the codes, the others held at base: D*STEPS x Z."""
+  mean, std = codes_NxZ.mean(axis=0), codes_NxZ.std(axis=0)
+  out = np.repeat(base_Z[None], len(dims) * STEPS, axis=0)
+  for row, d in enumerate(dims):
+    out[row * STEPS:(row + 1) * STEPS, d] = mean[d] + std[d] * np.linspace(-3, 3, STEPS)
+  return out
+
+
+def manifold_codes(codes_Nx2, stochastic: bool, side: int = 20) -> np.ndarray:
+  """A side x side grid: Gaussian quantiles of the prior, or the codes' 1-99% range for an AE."""
+  if stochastic:
+    axis = [statistics.NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, side)]
+    axes = (np.array(axis), np.array(axis))
+  else:
+    axes = tuple(np.linspace(*np.percentile(codes_Nx2[:, d], [1, 99]), side) for d in (0, 1))
+  grid_y, grid_x = np.meshgrid(axes[1][::-1], axes[0], indexing="ij")  # z[1] grows upwards
+  return np.stack([grid_x.ravel(), grid_y.ravel()], axis=-1)
+
+
+def save_pictures(setup: VAESetup, params, x_NxHxW, labels_N, workdir, key, grid_size: int,
+                  name: str) -> list[str]:
+  """Every picture of a trained model on test images x; returns the file names written."""
+  workdir, stochastic = Path(workdir), setup.model != "ae"
+  codes_NxZ = vae_eval.encode_all(setup, params, x_NxHxW)
+  decode = functools.partial(decode_images, setup, params)
+  written = []
+
+  def grid(file, images, rows, cols, title):
+    plotting.save_image_grid(images, workdir / file, rows, cols, title=f"{name}: {title}")
+    written.append(file)
+
+  save_reconstructions(x_NxHxW[:30], decode(codes_NxZ[:30]), workdir / "reconstructions.png",
+                       title=f"{name}: test inputs / reconstructions")
+  written.append("reconstructions.png")
+  if stochastic:
+    z = jax.random.normal(key, (grid_size ** 2, setup.latent_dim))
+    grid("samples.png", decode(z), grid_size, grid_size, "samples from the prior")
+  pairs = codes_NxZ[:2 * PAIRS].reshape(PAIRS, 2, -1)
+  grid("interpolation.png", decode(interpolation_codes(pairs)), PAIRS, STEPS,
+       "latent interpolation between test digits")
+  dims = np.argsort(-codes_NxZ.var(axis=0))[:TRAVERSAL_DIMS]  # the most used dimensions first
+  grid("traversal.png", decode(traversal_codes(codes_NxZ[0], codes_NxZ, dims)), len(dims), STEPS,
+       f"traversal of dims {', '.join(map(str, dims))} (rows), mean +- 3 std")
+  if setup.latent_dim == 2:
+    side = 20
+    tiles = plotting.tile_grid(decode(manifold_codes(codes_NxZ, stochastic, side)), side, side, 0)
+    plt.imsave(workdir / "manifold.png", tiles, cmap="gray", vmin=0, vmax=1)
+    save_latent_scatter(codes_NxZ, labels_N, workdir / "latent_scatter.png",
+                        title=f"{name}: encoded test set")
+    written += ["manifold.png", "latent_scatter.png"]
+  return written

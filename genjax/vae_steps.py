@@ -1,0 +1,89 @@
+"""Pure, jitted AE/VAE/IWAE training steps: (state, data, key) -> (state, metrics).
+
+Every metric is a batch mean in nats: `recon` is -log p(x|z), `kl` is KL(q(z|x) || p(z)),
+`neg_elbo` their sum, and `loss` what the optimizer minimizes (beta-weighted for the VAE,
+the negative k-sample bound for the IWAE, the reconstruction term for the autoencoder).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from genjax import vae_data, vae_losses
+from genjax.vae_state import VAESetup, VAEState, decode, decoder_log_prob, encode, log_weights_KxB
+
+METRIC_NAMES = {"vae": ("loss", "neg_elbo", "kl", "recon"),
+                "iwae": ("loss", "neg_elbo", "kl", "recon"),
+                "ae": ("loss", "recon")}
+
+
+def vae_objective(setup: VAESetup, params, x_BxHxW, key):
+  """beta-weighted negative ELBO: one reparameterized sample, analytic KL."""
+  mean_BxZ, logvar_BxZ = encode(setup, params, x_BxHxW)
+  z_BxZ = vae_losses.reparameterize(key, mean_BxZ, logvar_BxZ)
+  recon_B = -decoder_log_prob(setup, params, decode(setup, params, z_BxZ), x_BxHxW)
+  kl_B = vae_losses.gaussian_kl_B(mean_BxZ, logvar_BxZ)
+  loss_B = vae_losses.neg_elbo_B(-recon_B, kl_B, setup.beta)
+  return loss_B.mean(), {"neg_elbo": (recon_B + kl_B).mean(), "kl": kl_B.mean(),
+                         "recon": recon_B.mean()}
+
+
+def iwae_objective(setup: VAESetup, params, x_BxHxW, key):
+  """Negative k-sample importance-weighted bound; the ELBO terms come from the same k draws."""
+  mean_BxZ, logvar_BxZ = encode(setup, params, x_BxHxW)
+  log_px_KxB, log_w_KxB = log_weights_KxB(setup, params, x_BxHxW, mean_BxZ, logvar_BxZ, key,
+                                          setup.iwae_k)
+  recon, kl = -log_px_KxB.mean(), vae_losses.gaussian_kl_B(mean_BxZ, logvar_BxZ).mean()
+  loss = -vae_losses.iwae_bound_B(log_w_KxB).mean()
+  return loss, {"neg_elbo": recon + kl, "kl": kl, "recon": recon}
+
+
+def ae_objective(setup: VAESetup, params, x_BxHxW, key):
+  """Reconstruction negative log-likelihood of the deterministic code."""
+  del key
+  code_BxZ, _ = encode(setup, params, x_BxHxW)
+  recon_B = -decoder_log_prob(setup, params, decode(setup, params, code_BxZ), x_BxHxW)
+  return recon_B.mean(), {"recon": recon_B.mean()}
+
+
+OBJECTIVES = {"vae": vae_objective, "iwae": iwae_objective, "ae": ae_objective}
+
+
+def sample_batch(setup: VAESetup, pixels_NxHxW, key: jax.Array) -> jnp.ndarray:
+  """A uniform draw with replacement, made model inputs on device (fresh bits if dynamic)."""
+  idx_key, bits_key = jax.random.split(key)
+  idx_B = jax.random.randint(idx_key, (setup.batch_size,), 0, pixels_NxHxW.shape[0])
+  return vae_data.to_inputs(pixels_NxHxW[idx_B], setup.binarization, bits_key)
+
+
+def train_step(setup: VAESetup, state: VAEState, pixels_NxHxW, base_key):
+  """One Adam step; its randomness is fold_in(base_key, step), so any resume replays it."""
+  batch_key, loss_key = jax.random.split(jax.random.fold_in(base_key, state.step))
+  x_BxHxW = sample_batch(setup, pixels_NxHxW, batch_key)
+  objective = OBJECTIVES[setup.model]
+  (loss, metrics), grads = jax.value_and_grad(objective, argnums=1, has_aux=True)(
+      setup, state.params, x_BxHxW, loss_key)
+  updates, opt_state = setup.tx.update(grads, state.opt_state, state.params)
+  state = VAEState(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                   opt_state=opt_state)
+  return state, {"loss": loss, **metrics}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4), donate_argnums=(1,))
+def train_chunk(setup: VAESetup, state: VAEState, pixels_NxHxW, base_key, max_steps: int,
+                num_steps):
+  """Runs `num_steps` (traced, <= max_steps) steps in one dispatch: any length compiles once.
+
+  Per-step metrics land in buffers of length max_steps; rows past num_steps stay NaN.
+  """
+  names = METRIC_NAMES[setup.model]
+  metrics_init = {name: jnp.full((max_steps,), jnp.nan, jnp.float32) for name in names}
+
+  def body(i, carry):
+    state, metrics = carry
+    state, step_metrics = train_step(setup, state, pixels_NxHxW, base_key)
+    return state, {k: v.at[i].set(step_metrics[k]) for k, v in metrics.items()}
+
+  return jax.lax.fori_loop(0, num_steps, body, (state, metrics_init))

@@ -1,0 +1,63 @@
+"""End to end through experiments/vae_mnist.py and sample.py, as a user runs them."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+TINY = f"--config={PROJECT_ROOT}/genjax/configs/vae_mnist.py:tiny"
+
+
+def run(script, *args, data_root=None):
+  env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
+  if data_root:
+    env["GENJAX_DATA_DIR"] = data_root
+  return subprocess.run([sys.executable, str(PROJECT_ROOT / "experiments" / script), *args],
+                        capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, data_root):
+  workdir = tmp_path_factory.mktemp("vae") / "run"
+  result = run("vae_mnist.py", f"--workdir={workdir}", TINY, "--config.model=iwae",
+               data_root=data_root)
+  assert result.returncode == 0, result.stderr
+  return workdir, result
+
+
+def test_vae_mnist_leaves_eval_pictures_metrics_checkpoint(trained_run):
+  workdir, result = trained_run
+  assert "done: 6 steps" in result.stdout and "nll=" in result.stdout
+  result = json.loads((workdir / "eval.json").read_text())
+  assert result["model"] == "iwae" and result["nll_k"] == 12 and np.isfinite(result["nll"])
+  for name in ("reconstructions", "samples", "interpolation", "traversal", "manifold",
+               "latent_scatter", "loss_curve"):
+    assert (workdir / f"{name}.png").stat().st_size > 1000, name
+  assert len((workdir / "metrics.jsonl").read_text().splitlines()) == 6
+  assert (workdir / "checkpoints" / "6").is_dir()
+
+
+def test_sample_feeds_from_a_vae_checkpoint(trained_run, tmp_path):
+  workdir, _ = trained_run
+  out = tmp_path / "samples.npz"
+  result = run("sample.py", f"--workdir={workdir}", "--num=1234", f"--out={out}", "--seed=1")
+  assert result.returncode == 0, result.stderr
+  images = np.load(out)["images"]
+  assert images.shape == (1234, 28, 28) and images.dtype == np.float32
+  assert 0.0 <= images.min() and images.max() <= 1.0 and images.std() > 0.01
+
+
+def test_bad_config_and_foreign_checkpoint_are_one_line(trained_run, tmp_path, data_root):
+  workdir, _ = trained_run
+  for workdir_, flag, needle in ((tmp_path / "run", "--config.binarization=otsu", "otsu"),
+                                 (workdir, "--config.latent_dim=5", "latent_dim")):
+    result = run("vae_mnist.py", f"--workdir={workdir_}", TINY, flag, data_root=data_root)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+  assert not (tmp_path / "run").exists()
