@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from jax.sharding import Mesh
 
 from genjax import vae_losses
 from genjax.vae_models import IMAGE_SHAPE, VAE, build_vae_module
@@ -44,12 +45,13 @@ class VAESetup:
   batch_size: int
 
   spec: tuple  # the config values it was built from
+  mesh: Mesh | None = None  # data-parallel mesh; None: plain single-device jit
 
   def __hash__(self):
-    return hash(self.spec)
+    return hash((self.spec, self.mesh))
 
   def __eq__(self, other):
-    return isinstance(other, VAESetup) and self.spec == other.spec
+    return isinstance(other, VAESetup) and self.mesh == other.mesh and self.spec == other.spec
 
 
 @flax.struct.dataclass
@@ -77,8 +79,8 @@ def _spec_value(value):
   return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-def build_setup(config: ml_collections.ConfigDict) -> VAESetup:
-  """The static definition for a resolved config (num_steps filled in)."""
+def build_setup(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VAESetup:
+  """The static definition for a resolved config (num_steps filled in); batches split over mesh."""
   tx = optax.adam(learning_rate_schedule(config), b1=config.beta1, b2=config.beta2,
                   eps=config.adam_eps)
   return VAESetup(
@@ -86,7 +88,7 @@ def build_setup(config: ml_collections.ConfigDict) -> VAESetup:
                  if k != "num_steps" or config.lr_schedule != "constant"),
       module=build_vae_module(config), tx=tx, model=config.model, decoder=config.decoder,
       binarization=config.binarization, beta=float(config.beta), iwae_k=config.iwae_k,
-      latent_dim=config.latent_dim, batch_size=config.batch_size)
+      latent_dim=config.latent_dim, batch_size=config.batch_size, mesh=mesh)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genjax import vae_data, vae_losses
+from genjax import sharding, vae_data, vae_losses
 from genjax.vae_state import VAESetup, VAEState, decode, decoder_log_prob, encode, log_weights_KxB
 
 METRIC_NAMES = {"vae": ("loss", "neg_elbo", "kl", "recon"),
@@ -55,7 +55,9 @@ def sample_batch(setup: VAESetup, pixels_NxHxW, key: jax.Array) -> jnp.ndarray:
   """A uniform draw with replacement, made model inputs on device (fresh bits if dynamic)."""
   idx_key, bits_key = jax.random.split(key)
   idx_B = jax.random.randint(idx_key, (setup.batch_size,), 0, pixels_NxHxW.shape[0])
-  return vae_data.to_inputs(pixels_NxHxW[idx_B], setup.binarization, bits_key)
+  x_BxHxW = vae_data.to_inputs(pixels_NxHxW[idx_B], setup.binarization, bits_key)
+  # With a mesh each device takes a slice of the same global batch; XLA all-reduces gradients.
+  return sharding.constrain_batch(x_BxHxW, setup.mesh)
 
 
 def train_step(setup: VAESetup, state: VAEState, pixels_NxHxW, base_key):
@@ -71,10 +73,25 @@ def train_step(setup: VAESetup, state: VAEState, pixels_NxHxW, base_key):
   return state, {"loss": loss, **metrics}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4), donate_argnums=(1,))
 def train_chunk(setup: VAESetup, state: VAEState, pixels_NxHxW, base_key, max_steps: int,
                 num_steps):
-  """Runs `num_steps` (traced, <= max_steps) steps in one dispatch: any length compiles once.
+  """Runs `num_steps` (traced, <= max_steps) steps in one dispatch; donates `state`."""
+  return compiled_chunk(setup, max_steps)(state, pixels_NxHxW, base_key, num_steps)
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_chunk(setup: VAESetup, max_steps: int):
+  """The jitted chunk: replicated in/out shardings when the setup has a mesh."""
+  fn = functools.partial(_train_chunk, setup, max_steps)
+  if setup.mesh is None:
+    return jax.jit(fn, donate_argnums=0)
+  replicated = sharding.replicated(setup.mesh)
+  return jax.jit(fn, in_shardings=replicated, out_shardings=replicated, donate_argnums=0)
+
+
+def _train_chunk(setup: VAESetup, max_steps: int, state: VAEState, pixels_NxHxW, base_key,
+                 num_steps):
+  """Any chunk length compiles once (traced trip count).
 
   Per-step metrics land in buffers of length max_steps; rows past num_steps stay NaN.
   """

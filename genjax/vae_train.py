@@ -10,7 +10,8 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from genjax import checkpoint, data, plotting, vae_data, vae_eval, vae_plots, vae_steps
+from genjax import (checkpoint, data, plotting, sharding, vae_data, vae_eval, vae_plots,
+                    vae_steps)
 from genjax.configs.vae_mnist import TRAIN_SIZE
 from genjax.errors import ConfigError, TrainingDiverged
 from genjax.train import (MetricsLog, _is_int, _save_if_finite, all_finite, chunk_rows,
@@ -25,7 +26,8 @@ CHOICES = {"model": MODELS, "dataset": data.DATASETS, "binarization": vae_data.B
 POSITIVE_INT_KEYS = ("batch_size", "latent_dim", "iwae_k", "sample_interval", "log_interval",
                      "checkpoint_interval", "keep_checkpoints", "steps_per_dispatch", "grid_size",
                      "eval_num", "eval_iwae_k", "eval_batch", "eval_k_chunk", "eval_interval_num")
-NON_NEGATIVE_INT_KEYS = ("num_steps", "eval_nll_k", "eval_interval", "binarize_seed")
+NON_NEGATIVE_INT_KEYS = ("num_steps", "eval_nll_k", "eval_interval", "binarize_seed",
+                         "num_devices")
 POSITIVE_KEYS = ("learning_rate", "adam_eps", "decoder_std", "num_epochs")
 
 
@@ -70,13 +72,15 @@ def resolve_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 
 
 def restore_or_init(setup: VAESetup, manager, init_key, config):
-  """(state, start_step): restored (and so checked against this config) or fresh."""
-  abstract_state = jax.eval_shape(lambda: init_state(setup, init_key))
+  """(state, start_step): restored (and so checked against this config) or fresh, replicated."""
+  mesh = setup.mesh or sharding.make_mesh(1)
+  abstract_state = sharding.abstract_replicated(
+      jax.eval_shape(lambda: init_state(setup, init_key)), mesh)
   state, start_step = checkpoint.restore_latest(
       manager, abstract_state, checkpoint.identity_of(config, IDENTITY_KEYS))
   if state is None:
-    return init_state(setup, init_key), 0
-  return state, start_step
+    state, start_step = init_state(setup, init_key), 0
+  return sharding.put_replicated(state, mesh), start_step
 
 
 def save_prior_grid(setup: VAESetup, state, grid_in, workdir: Path, config, step: int) -> None:
@@ -100,10 +104,12 @@ def quick_eval(setup: VAESetup, state, x_eval, key, config) -> dict:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   """Trains (or resumes) the model in `workdir`, then writes eval.json and the pictures."""
   config = resolve_config(config)
+  mesh = sharding.make_mesh(config.num_devices)
+  sharding.check_divisible(config.batch_size, mesh)
   workdir = prepare_workdir(workdir)
   pixels_NxHxW, _ = vae_data.load_pixels(config, "train")
   x_test, labels_test = vae_data.eval_inputs(config)
-  setup = build_setup(config)
+  setup = build_setup(config, mesh)
   init_key, train_key, grid_key, eval_key, picture_key = jax.random.split(
       jax.random.key(config.seed), 5)
   manager = checkpoint.open_manager(workdir, config.keep_checkpoints)
@@ -121,7 +127,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
     save_prior_grid(setup, state, grid_in, workdir, config, 0)
   run = TrainingRun(setup, config, workdir, manager, x_test, eval_key, grid_in)
   t0 = time.perf_counter()
-  state, step = run.train(state, start_step, jax.device_put(pixels_NxHxW), train_key)
+  state, step = run.train(state, start_step, sharding.put_replicated(pixels_NxHxW, mesh),
+                           train_key)
   train_s = time.perf_counter() - t0
   return finish(setup, state, config, workdir, start_step, step, train_s,
                 x_test, labels_test, (eval_key, picture_key))

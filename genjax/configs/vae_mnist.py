@@ -55,6 +55,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.iwae_k = 50  # samples of the iwae training bound
 
   c.batch_size = 100
+  c.num_devices = 0  # data-parallel over this many devices (0: all); batch_size must divide
   c.num_epochs = 100.0  # epochs of TRAIN_SIZE examples (batches drawn with replacement)
   c.num_steps = 0  # > 0 overrides num_epochs
   c.learning_rate = 1e-3  # peak (3e-3 wins at 50 epochs, loses 0.5 nats at 200)
