@@ -1,6 +1,8 @@
 """Shared fixtures: the real data folder and the tiny GAN config."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,3 +25,12 @@ def tiny_config(data_root):
   config = get_config("tiny")
   config.data_dir = data_root
   return config
+
+
+def run_experiment(script, *args, data_root=None):
+  """Runs experiments/<script> as a user would: a fresh process, output captured."""
+  env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
+  if data_root:
+    env["GENJAX_DATA_DIR"] = data_root
+  return subprocess.run([sys.executable, str(PROJECT_ROOT / "experiments" / script), *args],
+                        capture_output=True, text=True, env=env, timeout=300)

@@ -1,24 +1,16 @@
 """End to end through the entry points, as a user runs them (subprocesses, real data)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+from tests.conftest import run_experiment as run
 
 TINY = f"--config={PROJECT_ROOT}/genjax/configs/gan_mnist.py:tiny"
 
 
-def run(script, *args, data_root=None):
-  env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
-  if data_root:
-    env["GENJAX_DATA_DIR"] = data_root
-  return subprocess.run([sys.executable, str(PROJECT_ROOT / "experiments" / script), *args],
-                        capture_output=True, text=True, env=env, timeout=300)
 
 
 def assert_one_line_error(result, *needles):
