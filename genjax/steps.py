@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genjax import data, losses, sharding
+from genjax import chunks, data, losses, sharding
 from genjax.train_state import GAN, GANState, generate
 
 METRIC_NAMES = ("d_loss", "d_acc", "g_loss")
@@ -107,26 +107,9 @@ def train_chunk(gan: GAN, state: GANState, images_NxHxW, base_key, max_steps: in
 @functools.lru_cache(maxsize=None)
 def compiled_chunk(gan: GAN, max_steps: int):
   """The jitted chunk for this GAN: replicated in/out shardings when it has a mesh."""
-  fn = functools.partial(_train_chunk, gan, max_steps)
-  if gan.mesh is None:
-    return jax.jit(fn, donate_argnums=0)
-  replicated = sharding.replicated(gan.mesh)
-  return jax.jit(fn, in_shardings=replicated, out_shardings=replicated, donate_argnums=0)
 
+  def chunk(state, images_NxHxW, base_key, num_steps):
+    step_fn = lambda s: train_step(gan, s, images_NxHxW, base_key)  # noqa: E731
+    return chunks.run_steps(step_fn, state, num_steps, max_steps, METRIC_NAMES)
 
-def _train_chunk(gan: GAN, max_steps: int, state: GANState, images_NxHxW, base_key, num_steps):
-  """The chunk's body.
-
-  A while loop with a traced trip count compiles once for every chunk length the host asks
-  for (events at arbitrary intervals cost no recompiles); per-step metrics land in buffers
-  of length max_steps, rows past num_steps stay NaN.
-  """
-  metrics_init = {name: jnp.full((max_steps,), jnp.nan, jnp.float32) for name in METRIC_NAMES}
-
-  def body(i, carry):
-    state, metrics = carry
-    state, step_metrics = train_step(gan, state, images_NxHxW, base_key)
-    metrics = {k: v.at[i].set(step_metrics[k]) for k, v in metrics.items()}
-    return state, metrics
-
-  return jax.lax.fori_loop(0, num_steps, body, (state, metrics_init))
+  return chunks.jit_chunk(chunk, gan.mesh)

@@ -124,6 +124,21 @@ def chunk_rows(metrics: dict, first_step: int, n: int, wall_s: float) -> list[di
            "wall_s": round(wall_s, 3)} for i in range(n)]
 
 
+def log_finished_chunk(log: MetricsLog, metrics: dict, first_step: int, n: int, t0: float,
+                       log_interval: int, last_saved: int, checkpoints: Path) -> list[dict]:
+  """Waits for the chunk, logs its rows; a non-finite metric stops the run (rows before it kept)."""
+  metrics = jax.device_get(metrics)  # waits for the chunk: wall time is then its end
+  rows = chunk_rows(metrics, first_step, n, time.perf_counter() - t0)
+  bad = next((r for r in rows if not all(np.isfinite(r[k]) for k in metrics)), None)
+  log.append([r for r in rows if r["step"] % log_interval == 0 and
+              (bad is None or r["step"] < bad["step"])])
+  if bad is not None:
+    values = ", ".join(f"{k}={bad[k]}" for k in metrics)
+    raise TrainingDiverged(f"non-finite loss at step {bad['step']} ({values}); stopped, last "
+                           f"good checkpoint is step {last_saved} in {checkpoints}")
+  return rows
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   """Trains (or resumes) the GAN in `workdir`; returns a summary of the run."""
   validate_config(config)
@@ -166,16 +181,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
       n = next_chunk_length(step, config)
       state, metrics = steps.train_chunk(gan, state, images_dev, train_key,
                                          config.steps_per_dispatch, n)
-      metrics = jax.device_get(metrics)  # waits for the chunk: wall time is then its end
-      rows = chunk_rows(metrics, step, n, time.perf_counter() - t0)
-      bad = next((r for r in rows if not all(np.isfinite(r[k]) for k in steps.METRIC_NAMES)), None)
-      log.append([r for r in rows if r["step"] % config.log_interval == 0 and
-                  (bad is None or r["step"] < bad["step"])])
-      if bad is not None:
-        raise TrainingDiverged(
-            f"non-finite loss at step {bad['step']} (d_loss={bad['d_loss']}, "
-            f"g_loss={bad['g_loss']}); stopped, last good checkpoint is step {last_saved} "
-            f"in {checkpoint.checkpoint_dir(workdir)}")
+      rows = log_finished_chunk(log, metrics, step, n, t0, config.log_interval, last_saved,
+                                checkpoint.checkpoint_dir(workdir))
       step += n
       bar.update(n)
       bar.set_postfix(d_loss=f"{rows[-1]['d_loss']:.3f}", d_acc=f"{rows[-1]['d_acc']:.2f}",

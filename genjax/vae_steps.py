@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genjax import sharding, vae_data, vae_losses
+from genjax import chunks, sharding, vae_data, vae_losses
 from genjax.vae_state import VAESetup, VAEState, decode, decoder_log_prob, encode, log_weights_KxB
 
 METRIC_NAMES = {"vae": ("loss", "neg_elbo", "kl", "recon"),
@@ -82,25 +82,9 @@ def train_chunk(setup: VAESetup, state: VAEState, pixels_NxHxW, base_key, max_st
 @functools.lru_cache(maxsize=None)
 def compiled_chunk(setup: VAESetup, max_steps: int):
   """The jitted chunk: replicated in/out shardings when the setup has a mesh."""
-  fn = functools.partial(_train_chunk, setup, max_steps)
-  if setup.mesh is None:
-    return jax.jit(fn, donate_argnums=0)
-  replicated = sharding.replicated(setup.mesh)
-  return jax.jit(fn, in_shardings=replicated, out_shardings=replicated, donate_argnums=0)
 
+  def chunk(state, pixels_NxHxW, base_key, num_steps):
+    step_fn = lambda s: train_step(setup, s, pixels_NxHxW, base_key)  # noqa: E731
+    return chunks.run_steps(step_fn, state, num_steps, max_steps, METRIC_NAMES[setup.model])
 
-def _train_chunk(setup: VAESetup, max_steps: int, state: VAEState, pixels_NxHxW, base_key,
-                 num_steps):
-  """Any chunk length compiles once (traced trip count).
-
-  Per-step metrics land in buffers of length max_steps; rows past num_steps stay NaN.
-  """
-  names = METRIC_NAMES[setup.model]
-  metrics_init = {name: jnp.full((max_steps,), jnp.nan, jnp.float32) for name in names}
-
-  def body(i, carry):
-    state, metrics = carry
-    state, step_metrics = train_step(setup, state, pixels_NxHxW, base_key)
-    return state, {k: v.at[i].set(step_metrics[k]) for k, v in metrics.items()}
-
-  return jax.lax.fori_loop(0, num_steps, body, (state, metrics_init))
+  return chunks.jit_chunk(chunk, setup.mesh)

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import jax
 import ml_collections
-import numpy as np
 import tqdm
 
 from genjax import (checkpoint, data, plotting, sharding, vae_data, vae_eval, vae_plots,
                     vae_steps)
 from genjax.configs.vae_mnist import TRAIN_SIZE
-from genjax.errors import ConfigError, TrainingDiverged
-from genjax.train import (MetricsLog, _is_int, _save_if_finite, all_finite, chunk_rows,
+from genjax.errors import ConfigError
+from genjax.train import (MetricsLog, _is_int, _save_if_finite, all_finite, log_finished_chunk,
                           next_chunk_length, prepare_workdir)
 from genjax.vae_state import IDENTITY_KEYS, VAESetup, build_setup, init_state
 
@@ -154,16 +153,8 @@ class TrainingRun:
         n = next_chunk_length(step, config)  # stops at grids, evals and checkpoints
         state, metrics = vae_steps.train_chunk(self.setup, state, pixels_dev, train_key,
                                                config.steps_per_dispatch, n)
-        metrics = jax.device_get(metrics)  # waits for the chunk: wall_s is when it ended
-        rows = chunk_rows(metrics, step, n, time.perf_counter() - t0)
-        bad = next((r for r in rows if not all(np.isfinite(r[k]) for k in names)), None)
-        log.append([r for r in rows if r["step"] % config.log_interval == 0 and
-                    (bad is None or r["step"] < bad["step"])])
-        if bad is not None:
-          raise TrainingDiverged(
-              f"non-finite loss at step {bad['step']} ({', '.join(f'{k}={bad[k]}' for k in names)})"
-              f"; stopped, last good checkpoint is step {last_saved} in "
-              f"{checkpoint.checkpoint_dir(self.workdir)}")
+        rows = log_finished_chunk(log, metrics, step, n, t0, config.log_interval, last_saved,
+                                  checkpoint.checkpoint_dir(self.workdir))
         step += n
         bar.update(n)
         bar.set_postfix({k: f"{rows[-1][k]:.2f}" for k in names})
