@@ -1,9 +1,11 @@
 """Draws samples from a run's latest checkpoint.
 
   python experiments/sample.py --workdir runs/gan --num 10000 --out samples.npz [--seed 0]
+  python experiments/sample.py --workdir runs/cgan --label 7 --num 100 --out sevens.npz
 
 Writes `images`: (N, 28, 28) float32 in [0, 1]: a GAN's generator in inference mode, or a
-VAE's decoder means (Bernoulli probabilities) of prior draws.
+VAE's decoder means (Bernoulli probabilities) of prior draws. With --label K (conditional
+runs) every sample is of class K.
 """
 
 from absl import app, flags
@@ -14,13 +16,14 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder holding checkpoints/
 _NUM = flags.DEFINE_integer("num", 10000, "Number of samples.")
 _OUT = flags.DEFINE_string("out", None, "Output .npz file.", required=True)
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
+_LABEL = flags.DEFINE_integer("label", None, "Class to sample (conditional runs only).")
 
 
 def main(argv):
   del argv
 
   def sample_and_write():
-    images = sampling.sample_images(_WORKDIR.value, _NUM.value, _SEED.value)
+    images = sampling.sample_images(_WORKDIR.value, _NUM.value, _SEED.value, _LABEL.value)
     sampling.write_samples(_OUT.value, images)
     return images
 

@@ -4,9 +4,11 @@
   python experiments/vae_mnist.py --workdir runs/iwae --config=genjax/configs/vae_mnist.py:iwae50
   python experiments/vae_mnist.py --config.model=ae --config.dataset=fashion_mnist
   python experiments/vae_mnist.py --config=genjax/configs/vae_mnist.py:flax_example
+  python experiments/vae_mnist.py --config.conditional=True   # q(z|x,y), p(x|z,y): by class
 
 Writes metrics.jsonl, loss_curve.png, images/, checkpoints/, eval.json (test neg ELBO, IWAE
-bound and k=5000 NLL in nats) and the pictures. Rerunning on the same --workdir resumes from
+bound and k=5000 NLL in nats; of log p(x|y) for a conditional run) and the pictures
+(samples_by_class.png too, for a conditional run). Rerunning on the same --workdir resumes from
 its latest checkpoint (and, once trained, only evaluates again, e.g. with other --config.eval_*).
 """
 
@@ -28,9 +30,10 @@ def main(argv):
   figures = ", ".join(f"{k}={v:.2f}" for k, v in summary["eval"].items()
                       if k in ("neg_elbo", "neg_iwae_bound", "nll", "recon"))
   trained = summary["step"] - summary["start_step"]
+  given = ", of log p(x|y)" if summary["eval"].get("conditional") else ""
   print(f"done: {summary['step']} steps, {trained} in {summary['train_s']:.1f} s "
         f"({summary['iters_per_s']:.0f} it/s); test ({summary['eval']['num_examples']} "
-        f"examples, nats): {figures}; outputs in {summary['workdir']}")
+        f"examples, nats{given}): {figures}; outputs in {summary['workdir']}")
 
 
 if __name__ == "__main__":

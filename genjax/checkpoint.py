@@ -12,7 +12,9 @@ from genjax.errors import CheckpointError
 # under other values cannot continue this run. (num_steps, intervals, learning rate and
 # the data folder may change between runs.)
 IDENTITY_KEYS = ("model", "dataset", "latent_dim", "g_hidden", "d_hidden", "bn_momentum",
-                 "d_update", "batch_size", "seed")
+                 "d_update", "batch_size", "seed", "arch", "g_channels", "d_channels", "loss",
+                 "gp_weight", "r1_weight", "spectral_norm", "n_critic", "ema_decay",
+                 "conditional")
 
 
 def identity_of(config, keys=IDENTITY_KEYS) -> dict:

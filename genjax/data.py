@@ -11,6 +11,8 @@ import numpy as np
 
 from genjax.errors import GenjaxError
 
+NUM_CLASSES = 10  # MNIST and Fashion-MNIST
+
 DATASETS = ("mnist", "fashion_mnist")
 # TFDS names use an underscore; the folders of original files use a hyphen.
 DATASET_FOLDERS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}

@@ -68,13 +68,19 @@ def load_samples(path) -> np.ndarray:
 
 
 def evaluate_images(images_NxHxW, dataset: str, data_dir: str | None = None,
-                    source: str = "samples") -> dict:
-  """Every metric of the image set against the test set, plus the sample count."""
+                    source: str = "samples", labels_N=None) -> dict:
+  """Every metric of the image set against the test set, plus the sample count.
+
+  labels_N: the class each image was generated for (conditional models); adds
+  label_accuracy, the share the judge classifies as that class.
+  """
   images = check_images(images_NxHxW, source)
   ref = reference(dataset, data_dir)
   probs, features = ref.judge.predict(images)
   scores = metrics.all_metrics(ref.features_NxF, ref.stats, features, probs, PR_K,
                                ref.sq_radii_N)
+  if labels_N is not None:
+    scores["label_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels_N)))
   return {**scores, "num_samples": int(images.shape[0])}
 
 
@@ -90,25 +96,36 @@ def reference_rows(dataset: str, data_dir: str | None, num: int, seed: int = 0) 
 
 
 def format_table(rows: dict) -> str:
-  """One line per named row of metrics."""
-  header = f"{'':<16}" + "".join(f"{k:>14}" for k in (*METRIC_KEYS, "num_samples"))
+  """One line per named row of metrics; class shares min-max; label accuracy where known."""
+  header = f"{'':<16}" + "".join(f"{k:>14}" for k in (*METRIC_KEYS, "class_share", "num_samples"))
   lines = [header]
   for name, row in rows.items():
+    shares = f"{min(row['class_hist']):.3f}-{max(row['class_hist']):.3f}"
     lines.append(f"{name:<16}" + "".join(f"{row[k]:>14.4f}" for k in METRIC_KEYS)
-                 + f"{row['num_samples']:>14d}")
+                 + f"{shares:>14}{row['num_samples']:>14d}")
+    if "label_accuracy" in row:
+      lines.append(f"{'':<16}judge's accuracy on the requested labels: "
+                   f"{100 * row['label_accuracy']:.2f}%")
   return "\n".join(lines)
 
 
 def make_sample_scorer(generate_fn, latent_dim: int, dataset: str, data_dir: str | None,
-                       num: int, key: jax.Array):
-  """fn(state) -> metrics of `num` samples from a fixed noise set: comparable across steps."""
+                       num: int, key: jax.Array, num_classes: int = 0):
+  """fn(state) -> metrics of `num` samples from a fixed noise set: comparable across steps.
+
+  generate_fn(state, z_BxZ, labels_B) -> images in [-1, 1]; labels_B is None unless
+  num_classes, when the samples are class-balanced and scored for label accuracy too.
+  """
   noise_NxZ = jax.random.normal(key, (num, latent_dim))
-  gen = jax.jit(lambda state, z: generate_fn(state, z) * 0.5 + 0.5)
+  labels_N = jnp.arange(num, dtype=jnp.int32) % num_classes if num_classes else None
+  gen = jax.jit(lambda state, z, y: generate_fn(state, z, y) * 0.5 + 0.5)
 
   def score(state) -> dict:
-    images = np.concatenate([np.asarray(gen(state, noise_NxZ[i:i + 1000]))
-                             for i in range(0, num, 1000)])
-    return evaluate_images(np.clip(images, 0.0, 1.0), dataset, data_dir, "generator samples")
+    images = np.concatenate([
+        np.asarray(gen(state, noise_NxZ[i:i + 1000], None if labels_N is None
+                       else labels_N[i:i + 1000])) for i in range(0, num, 1000)])
+    return evaluate_images(np.clip(images, 0.0, 1.0), dataset, data_dir, "generator samples",
+                           labels_N)
 
   return score
 
@@ -129,7 +146,10 @@ class PeriodicEvaluator:
     t0 = time.perf_counter()
     scores = self.score_fn(state)
     row = {"step": step, "kind": "eval", **{k: scores[k] for k in METRIC_KEYS},
+           "class_min": min(scores["class_hist"]), "class_max": max(scores["class_hist"]),
            "eval_s": round(time.perf_counter() - t0, 3)}
+    if "label_accuracy" in scores:
+      row["label_accuracy"] = scores["label_accuracy"]
     # A resumed run replays the same steps bit-identically: a best already saved stays.
     if scores["fid"] < self.best_fid and step not in self.manager.all_steps():
       checkpoint.save(self.manager, step, state, self.identity)
@@ -154,16 +174,20 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
     run_config = sampling.load_run_config(workdir)
     dataset = dataset or run_config.get("dataset", "mnist")
     data_dir = data_dir or run_config.get("data_dir") or None
-    images = sampling.sample_images(workdir, num, seed)
+    labels = None
+    if run_config.get("conditional", False):  # num / 10 per class: label accuracy too
+      images, labels = sampling.sample_by_class(workdir, num, seed)
+    else:
+      images = sampling.sample_images(workdir, num, seed)
     source = {"workdir": str(workdir), "seed": seed}
   else:
-    images = load_samples(samples)
+    images, labels = load_samples(samples), None
     source = {"samples": str(samples)}
   dataset = dataset or "mnist"
   if dataset not in data.DATASETS:
     raise EvaluationError(f"unknown dataset {dataset!r}; choose one of {', '.join(data.DATASETS)}")
   t0 = time.perf_counter()
-  rows = {"samples": evaluate_images(images, dataset, data_dir, str(samples or workdir))}
+  rows = {"samples": evaluate_images(images, dataset, data_dir, str(samples or workdir), labels)}
   eval_s = time.perf_counter() - t0
   if references:
     rows.update(reference_rows(dataset, data_dir, len(images), seed))

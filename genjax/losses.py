@@ -1,5 +1,10 @@
-"""Loss and metric functions: per example first, reduced by the caller's choice (mean)."""
+"""GAN losses and penalties: per example first (suffix _B), reduced by the caller (mean).
 
+Each loss family splits the discriminator's objective into a term on real logits and one on
+fake logits, so the tutorial's two separate D updates and a joint update share the maths.
+"""
+
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -13,17 +18,66 @@ def sigmoid_bce_B(logits_B: jnp.ndarray, label: float) -> jnp.ndarray:
   return optax.sigmoid_binary_cross_entropy(logits_B, jnp.full_like(logits_B, label))
 
 
-def binary_accuracy_B(logits_B: jnp.ndarray, label: float) -> jnp.ndarray:
-  """1.0 where sigmoid(logits) > 0.5 agrees with the label (Keras' binary accuracy)."""
-  predicted_real_B = logits_B > 0.0
+# name -> (D's term on real logits, D's term on fake logits, G's term on fake logits)
+LOSSES = {
+    # The tutorial's: BCE with real=1, fake=0; G's non-saturating form labels fakes real.
+    "nsgan": (lambda r: sigmoid_bce_B(r, 1.0), lambda f: sigmoid_bce_B(f, 0.0),
+              lambda f: sigmoid_bce_B(f, 1.0)),
+    # Least squares (Mao et al. 2017), targets a=0, b=c=1 on the raw output.
+    "lsgan": (lambda r: 0.5 * (r - 1.0) ** 2, lambda f: 0.5 * f ** 2,
+              lambda f: 0.5 * (f - 1.0) ** 2),
+    # Hinge (Lim & Ye 2017; Miyato et al. 2018).
+    "hinge": (lambda r: jax.nn.relu(1.0 - r), lambda f: jax.nn.relu(1.0 + f), lambda f: -f),
+    # Wasserstein critic (Arjovsky et al. 2017): needs a Lipschitz constraint (GP or SN).
+    "wgan": (lambda r: -r, lambda f: f, lambda f: -f),
+}
+# Output above which D calls an input real, for the accuracy metric.
+DECISION_THRESHOLD = {"nsgan": 0.0, "lsgan": 0.5, "hinge": 0.0, "wgan": 0.0}
+
+
+def d_real_term_B(loss: str, logits_B: jnp.ndarray) -> jnp.ndarray:
+  return LOSSES[loss][0](logits_B)
+
+
+def d_fake_term_B(loss: str, logits_B: jnp.ndarray) -> jnp.ndarray:
+  return LOSSES[loss][1](logits_B)
+
+
+def g_term_B(loss: str, fake_logits_B: jnp.ndarray) -> jnp.ndarray:
+  return LOSSES[loss][2](fake_logits_B)
+
+
+def accuracy_B(loss: str, logits_B: jnp.ndarray, label: float) -> jnp.ndarray:
+  """1.0 where D's decision agrees with the label (Keras' binary accuracy for nsgan)."""
+  predicted_real_B = logits_B > DECISION_THRESHOLD[loss]
   return (predicted_real_B == (label > 0.5)).astype(jnp.float32)
 
 
-def discriminator_loss(logits_B: jnp.ndarray, label: float) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """(mean BCE, mean accuracy) of a discriminator on a batch that is all `label`."""
-  return sigmoid_bce_B(logits_B, label).mean(), binary_accuracy_B(logits_B, label).mean()
+def discriminator_loss(logits_B: jnp.ndarray, label: float, loss: str = "nsgan"):
+  """(mean loss, mean accuracy) of a discriminator on a batch that is all `label`."""
+  term = d_real_term_B if label > 0.5 else d_fake_term_B
+  return term(loss, logits_B).mean(), accuracy_B(loss, logits_B, label).mean()
 
 
-def generator_loss(fake_logits_B: jnp.ndarray) -> jnp.ndarray:
-  """Non-saturating generator loss: the stacked model's BCE with fakes labelled real."""
-  return sigmoid_bce_B(fake_logits_B, 1.0).mean()
+def generator_loss(fake_logits_B: jnp.ndarray, loss: str = "nsgan") -> jnp.ndarray:
+  """G's loss on D's logits of its fakes (non-saturating for nsgan)."""
+  return g_term_B(loss, fake_logits_B).mean()
+
+
+def input_grad_sq_norm_B(d_fn, x_BxHxW: jnp.ndarray) -> jnp.ndarray:
+  """||d D(x_i) / d x_i||² per example (examples are independent, so one grad of the sum)."""
+  grads = jax.grad(lambda x: d_fn(x).sum())(x_BxHxW)
+  return jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1)
+
+
+def gradient_penalty_B(d_fn, real_BxHxW, fake_BxHxW, key: jax.Array) -> jnp.ndarray:
+  """WGAN-GP (Gulrajani et al. 2017): (||grad D(x_hat)|| - 1)² on random interpolates."""
+  eps_B = jax.random.uniform(key, (real_BxHxW.shape[0],) + (1,) * (real_BxHxW.ndim - 1))
+  x_hat = eps_B * real_BxHxW + (1.0 - eps_B) * fake_BxHxW
+  # sqrt(sq + tiny): the norm's gradient stays finite when a gradient is exactly zero.
+  return (jnp.sqrt(input_grad_sq_norm_B(d_fn, x_hat) + 1e-12) - 1.0) ** 2
+
+
+def r1_penalty_B(d_fn, real_BxHxW) -> jnp.ndarray:
+  """R1 (Mescheder et al. 2018): ||grad D(x)||² on real data; weighted by gamma / 2."""
+  return input_grad_sq_norm_B(d_fn, real_BxHxW)

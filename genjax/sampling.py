@@ -9,7 +9,7 @@ import numpy as np
 
 from genjax import checkpoint, sharding
 from genjax.errors import CheckpointError, ConfigError, WorkdirError
-from genjax.train_state import build_gan, generate, init_state
+from genjax.train_state import NUM_CLASSES, build_gan, generate, init_state
 
 SAMPLE_BATCH = 1000  # bounded memory for any --num
 VAE_MODELS = ("vae", "iwae", "ae")  # runs of experiments/vae_mnist.py (an ae cannot sample)
@@ -44,22 +44,64 @@ def restore_generator(workdir):
   return gan, state, config, step
 
 
-def sample_images(workdir, num: int, seed: int = 0) -> np.ndarray:
-  """(num, 28, 28) float32 in [0, 1]: G in inference mode, or a VAE's decoder means."""
+def check_label(label, config, workdir) -> None:
+  """A --label needs a conditional run and a class in 0..9."""
+  if label is None:
+    return
+  if not config.get("conditional", False):
+    raise ConfigError(f"--label {label}: {workdir} is not conditional; train with "
+                      "--config.conditional=True (e.g. the cgan recipe) to sample by class")
+  if not isinstance(label, (int, np.integer)) or isinstance(label, bool) or \
+      not 0 <= label < NUM_CLASSES:
+    raise ConfigError(f"--label must be a class in 0..{NUM_CLASSES - 1}, got {label!r}")
+
+
+def sample_images(workdir, num: int, seed: int = 0, label: int | None = None) -> np.ndarray:
+  """(num, 28, 28) float32 in [0, 1]: G in inference mode, or a VAE's decoder means.
+
+  label K: every sample of class K (conditional runs); None: a conditional GAN cycles through
+  the classes (balanced), a conditional VAE draws them uniformly.
+  """
   if not isinstance(num, int) or num <= 0:
     raise ConfigError(f"--num must be a positive integer, got {num!r}")
   run_config = load_run_config(workdir)
+  check_label(label, run_config, workdir)
+  return sampler(workdir, run_config)(num, seed, label)
+
+
+def sampler(workdir, run_config):
+  """fn(num, seed, label) -> images of the run's latest checkpoint, restored once."""
   if run_config.get("model", "gan") in VAE_MODELS:
     from genjax import vae_sampling  # only VAE runs need the VAE modules
-    return vae_sampling.sample_images(workdir, run_config, num, seed)
+    return lambda num, seed, label: vae_sampling.sample_images(workdir, run_config, num, seed,
+                                                               label=label)
   gan, state, config, _ = restore_generator(workdir)
-  gen = jax.jit(lambda s, z: generate(gan, s, z) * 0.5 + 0.5)
-  key = jax.random.key(seed)
-  chunks = []
-  for i in range(0, num, SAMPLE_BATCH):
-    z = jax.random.normal(jax.random.fold_in(key, i), (SAMPLE_BATCH, config.latent_dim))
-    chunks.append(np.asarray(gen(state, z)))
-  return np.clip(np.concatenate(chunks)[:num], 0.0, 1.0).astype(np.float32)
+  gen = jax.jit(lambda s, z, y: generate(gan, s, z, y) * 0.5 + 0.5)
+
+  def draw(num: int, seed: int, label: int | None) -> np.ndarray:
+    key = jax.random.key(seed)
+    chunks = []
+    for i in range(0, num, SAMPLE_BATCH):
+      z = jax.random.normal(jax.random.fold_in(key, i), (SAMPLE_BATCH, config.latent_dim))
+      labels = None
+      if gan.num_classes:
+        labels = np.full(SAMPLE_BATCH, label) if label is not None else \
+            (np.arange(i, i + SAMPLE_BATCH) % gan.num_classes)
+      chunks.append(np.asarray(gen(state, z, labels)))
+    return np.clip(np.concatenate(chunks)[:num], 0.0, 1.0).astype(np.float32)
+
+  return draw
+
+
+def sample_by_class(workdir, num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """(images, labels): about num / 10 samples asked for each class of a conditional run."""
+  run_config = load_run_config(workdir)
+  check_label(0, run_config, workdir)
+  draw = sampler(workdir, run_config)
+  per_class = [num // NUM_CLASSES + (k < num % NUM_CLASSES) for k in range(NUM_CLASSES)]
+  images = [draw(n, seed + k, k) for k, n in enumerate(per_class) if n]
+  labels = np.concatenate([np.full(n, k) for k, n in enumerate(per_class) if n])
+  return np.concatenate(images), labels
 
 
 def write_samples(path, images: np.ndarray) -> None:

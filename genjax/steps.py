@@ -7,109 +7,185 @@ import jax.numpy as jnp
 import optax
 
 from genjax import chunks, data, losses, sharding
-from genjax.train_state import GAN, GANState, generate
+from genjax.train_state import GAN, GANState, ema_decay_at, ema_update
 
 METRIC_NAMES = ("d_loss", "d_acc", "g_loss")
 
 
 def sample_real_batch(images_NxHxW: jnp.ndarray, key: jax.Array, batch_size: int) -> jnp.ndarray:
   """Uniform draw with replacement (the tutorial's np.random.randint), scaled to [-1, 1] on device."""
+  return sample_labeled_batch(images_NxHxW, None, key, batch_size)[0]
+
+
+def sample_labeled_batch(images_NxHxW, labels_N, key: jax.Array, batch_size: int):
+  """(images_BxHxW in [-1, 1], their labels_B or None) drawn with replacement on device."""
   idx_B = jax.random.randint(key, (batch_size,), 0, images_NxHxW.shape[0])
-  return data.scale_to_tanh_range(images_NxHxW[idx_B])
+  labels_B = None if labels_N is None else labels_N[idx_B].astype(jnp.int32)
+  return data.scale_to_tanh_range(images_NxHxW[idx_B]), labels_B
 
 
-def d_loss_fn(gan: GAN, d_params, images_BxHxW, label: float):
-  logits_B = gan.discriminator.apply({"params": d_params}, images_BxHxW)
-  loss, acc = losses.discriminator_loss(logits_B, label)
-  return loss, acc
+def generator_forward(gan: GAN, state: GANState, z_BxZ, labels_B, train: bool):
+  """(fakes_BxHxW, G's batch stats after the call) from the weights being trained (never the EMA)."""
+  variables = {"params": state.g_params, "batch_stats": state.g_batch_stats}
+  if not train:  # Keras' predict(): running averages, no update
+    return gan.generator.apply(variables, z_BxZ, train=False, labels_B=labels_B), \
+        state.g_batch_stats
+  fakes, new_vars = gan.generator.apply(variables, z_BxZ, train=True, labels_B=labels_B,
+                                        mutable=["batch_stats"])
+  return fakes, new_vars["batch_stats"]
 
 
-def d_adam_step(gan: GAN, d_params, d_opt_state, images_BxHxW, label: float):
+def d_logits(gan: GAN, d_params, d_state, x_BxHxW, labels_B, update_stats: bool = False):
+  """(logits_B, D's state after the call): spectral-norm vectors advance only when asked."""
+  variables = {"params": d_params, **d_state}
+  if update_stats and d_state:
+    logits_B, new_state = gan.discriminator.apply(variables, x_BxHxW, labels_B, update_stats=True,
+                                                  mutable=list(d_state))
+    return logits_B, dict(new_state)
+  return gan.discriminator.apply(variables, x_BxHxW, labels_B), d_state
+
+
+def d_adam_step(gan: GAN, d_params, d_opt_state, d_state, images_BxHxW, labels_B, label: float):
   """One Keras train_on_batch of D: loss and accuracy are those before the update."""
-  (loss, acc), grads = jax.value_and_grad(d_loss_fn, argnums=1, has_aux=True)(
-      gan, d_params, images_BxHxW, label)
+
+  def loss_fn(params):
+    logits_B, new_d_state = d_logits(gan, params, d_state, images_BxHxW, labels_B, True)
+    loss, acc = losses.discriminator_loss(logits_B, label, gan.loss)
+    return loss, (acc, new_d_state)
+
+  (loss, (acc, d_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
   updates, d_opt_state = gan.d_tx.update(grads, d_opt_state, d_params)
-  return optax.apply_updates(d_params, updates), d_opt_state, loss, acc
+  return optax.apply_updates(d_params, updates), d_opt_state, d_state, loss, acc
 
 
-def g_loss_fn(gan: GAN, g_params, g_batch_stats, d_params, z_BxZ):
-  """The stacked G -> D model with fakes labelled real; D is frozen by stop_gradient."""
-  fakes_BxHxW, new_vars = gan.generator.apply(
-      {"params": g_params, "batch_stats": g_batch_stats}, z_BxZ, train=True,
-      mutable=["batch_stats"])
-  logits_B = gan.discriminator.apply({"params": jax.lax.stop_gradient(d_params)}, fakes_BxHxW)
-  return losses.generator_loss(logits_B), new_vars["batch_stats"]
-
-
-def g_adam_step(gan: GAN, state: GANState, z_BxZ) -> tuple[GANState, jnp.ndarray]:
-  """Gradients w.r.t. G's params only; D's params and optimizer state pass through untouched."""
-  (loss, batch_stats), grads = jax.value_and_grad(g_loss_fn, argnums=1, has_aux=True)(
-      gan, state.g_params, state.g_batch_stats, state.d_params, z_BxZ)
-  updates, g_opt_state = gan.g_tx.update(grads, state.g_opt_state, state.g_params)
-  state = state.replace(g_params=optax.apply_updates(state.g_params, updates),
-                        g_batch_stats=batch_stats, g_opt_state=g_opt_state)
-  return state, loss
-
-
-def seed_faithful_d_update(gan: GAN, state: GANState, real_BxHxW, z_BxZ):
+def seed_faithful_d_update(gan: GAN, state: GANState, real_BxHxW, labels_B, z_BxZ, key):
   """The tutorial: fakes from G.predict, then two D train_on_batch calls (real, then fake)."""
-  fakes_BxHxW = generate(gan, state, z_BxZ)
-  d_params, d_opt, loss_real, acc_real = d_adam_step(
-      gan, state.d_params, state.d_opt_state, real_BxHxW, 1.0)
-  d_params, d_opt, loss_fake, acc_fake = d_adam_step(gan, d_params, d_opt, fakes_BxHxW, 0.0)
-  state = state.replace(d_params=d_params, d_opt_state=d_opt)
+  del key  # no penalty needs randomness here
+  fakes_BxHxW, _ = generator_forward(gan, state, z_BxZ, labels_B, train=False)
+  d_params, d_opt, d_state, loss_real, acc_real = d_adam_step(
+      gan, state.d_params, state.d_opt_state, state.d_state, real_BxHxW, labels_B, 1.0)
+  d_params, d_opt, d_state, loss_fake, acc_fake = d_adam_step(
+      gan, d_params, d_opt, d_state, fakes_BxHxW, labels_B, 0.0)
+  state = state.replace(d_params=d_params, d_opt_state=d_opt, d_state=d_state)
   return state, 0.5 * (loss_real + loss_fake), 0.5 * (acc_real + acc_fake)
 
 
-def joint_d_update(gan: GAN, state: GANState, real_BxHxW, z_BxZ):
-  """One D Adam step on the mean loss of both halves; fakes from G in training mode."""
-  fakes_BxHxW, new_vars = gan.generator.apply(
-      {"params": state.g_params, "batch_stats": state.g_batch_stats}, z_BxZ, train=True,
-      mutable=["batch_stats"])
+def joint_d_loss(gan: GAN, d_params, d_state, real_BxHxW, fakes_BxHxW, labels_B, key):
+  """D's objective: real term + fake term (+ gradient penalty, + R1), both halves in one call."""
+  both_2BxHxW = jnp.concatenate([real_BxHxW, fakes_BxHxW])
+  both_labels = None if labels_B is None else jnp.concatenate([labels_B, labels_B])
+  logits_2B, d_state = d_logits(gan, d_params, d_state, both_2BxHxW, both_labels, True)
+  real_B, fake_B = jnp.split(logits_2B, 2)
+  loss = (losses.d_real_term_B(gan.loss, real_B).mean()
+          + losses.d_fake_term_B(gan.loss, fake_B).mean())
+  d_fn = lambda x: d_logits(gan, d_params, d_state, x, labels_B)[0]  # noqa: E731
+  if gan.gp_weight:
+    loss += gan.gp_weight * losses.gradient_penalty_B(d_fn, real_BxHxW, fakes_BxHxW, key).mean()
+  if gan.r1_weight:
+    loss += 0.5 * gan.r1_weight * losses.r1_penalty_B(d_fn, real_BxHxW).mean()
+  acc = 0.5 * (losses.accuracy_B(gan.loss, real_B, 1.0).mean()
+               + losses.accuracy_B(gan.loss, fake_B, 0.0).mean())
+  return loss, (acc, d_state)
 
-  def loss_fn(d_params):
-    loss_real, acc_real = d_loss_fn(gan, d_params, real_BxHxW, 1.0)
-    loss_fake, acc_fake = d_loss_fn(gan, d_params, fakes_BxHxW, 0.0)
-    return 0.5 * (loss_real + loss_fake), 0.5 * (acc_real + acc_fake)
 
-  (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+def joint_d_update(gan: GAN, state: GANState, real_BxHxW, labels_B, z_BxZ, key):
+  """One D Adam step on both halves and the penalties; fakes from G in training mode."""
+  fakes_BxHxW, batch_stats = generator_forward(gan, state, z_BxZ, labels_B, train=True)
+  (loss, (acc, d_state)), grads = jax.value_and_grad(joint_d_loss, argnums=1, has_aux=True)(
+      gan, state.d_params, state.d_state, real_BxHxW, jax.lax.stop_gradient(fakes_BxHxW),
+      labels_B, key)
   updates, d_opt = gan.d_tx.update(grads, state.d_opt_state, state.d_params)
   state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt_state=d_opt,
-                        g_batch_stats=new_vars["batch_stats"])
+                        d_state=d_state, g_batch_stats=batch_stats)
   return state, loss, acc
 
 
 D_UPDATES = {"seed": seed_faithful_d_update, "joint": joint_d_update}
 
 
-def train_step(gan: GAN, state: GANState, images_NxHxW, base_key) -> tuple[GANState, dict]:
+def g_loss_fn(gan: GAN, g_params, g_batch_stats, d_params, z_BxZ, labels_B=None, d_state=None):
+  """The stacked G -> D model with fakes labelled real; D is frozen by stop_gradient."""
+  fakes_BxHxW, new_vars = gan.generator.apply(
+      {"params": g_params, "batch_stats": g_batch_stats}, z_BxZ, train=True, labels_B=labels_B,
+      mutable=["batch_stats"])
+  frozen = jax.lax.stop_gradient((d_params, d_state or {}))
+  logits_B, _ = d_logits(gan, *frozen, fakes_BxHxW, labels_B)
+  return losses.generator_loss(logits_B, gan.loss), new_vars["batch_stats"]
+
+
+def g_adam_step(gan: GAN, state: GANState, z_BxZ, labels_B=None) -> tuple[GANState, jnp.ndarray]:
+  """Gradients w.r.t. G's params only; D's params and optimizer state pass through untouched."""
+  (loss, batch_stats), grads = jax.value_and_grad(g_loss_fn, argnums=1, has_aux=True)(
+      gan, state.g_params, state.g_batch_stats, state.d_params, z_BxZ, labels_B, state.d_state)
+  updates, g_opt_state = gan.g_tx.update(grads, state.g_opt_state, state.g_params)
+  g_params = optax.apply_updates(state.g_params, updates)
+  state = state.replace(g_params=g_params, g_batch_stats=batch_stats, g_opt_state=g_opt_state)
+  if gan.ema_decay:
+    decay = ema_decay_at(gan.ema_decay, state.step)  # state.step updates came before
+    state = state.replace(g_ema=ema_update(
+        state.g_ema, {"params": g_params, "batch_stats": batch_stats}, decay))
+  return state, loss
+
+
+def critic_updates(gan: GAN, state: GANState, images_NxHxW, labels_N, idx_key, noise_key):
+  """n_critic D updates, each on a fresh real batch and fresh noise; metrics of the last."""
+  shard = lambda x: sharding.constrain_batch(x, gan.mesh)  # noqa: E731
+
+  def one(state, i_key, n_key):
+    real_BxHxW, labels_B = sample_labeled_batch(images_NxHxW, labels_N, i_key, gan.batch_size)
+    labels_B = None if labels_B is None else shard(labels_B)
+    z_BxZ = shard(jax.random.normal(n_key, (gan.batch_size, gan.latent_dim)))
+    # Fakes share the real batch's labels, so penalties compare like with like.
+    return D_UPDATES[gan.d_update](gan, state, shard(real_BxHxW), labels_B, z_BxZ,
+                                   jax.random.fold_in(n_key, 1))
+
+  if gan.n_critic == 1:  # the tutorial's keys, unchanged
+    return one(state, idx_key, noise_key)
+
+  def body(i, carry):
+    return one(carry[0], jax.random.fold_in(idx_key, i), jax.random.fold_in(noise_key, i))
+
+  zero = jnp.zeros((), jnp.float32)
+  return jax.lax.fori_loop(0, gan.n_critic, body, (state, zero, zero))
+
+
+def train_step(gan: GAN, state: GANState, images_NxHxW, base_key,
+               labels_N=None) -> tuple[GANState, dict]:
   """One GAN iteration; its randomness is fold_in(base_key, step), so any resume replays it."""
   key = jax.random.fold_in(base_key, state.step)
   idx_key, d_noise_key, g_noise_key = jax.random.split(key, 3)
   # The same global batch as on one device; with a mesh each device computes its slice and
   # XLA all-reduces gradients and BatchNorm statistics over the `data` axis.
   shard = lambda x: sharding.constrain_batch(x, gan.mesh)  # noqa: E731
-  real_BxHxW = shard(sample_real_batch(images_NxHxW, idx_key, gan.batch_size))
-  z_d_BxZ = shard(jax.random.normal(d_noise_key, (gan.batch_size, gan.latent_dim)))
-  state, d_loss, d_acc = D_UPDATES[gan.d_update](gan, state, real_BxHxW, z_d_BxZ)
+  state, d_loss, d_acc = critic_updates(gan, state, images_NxHxW, labels_N, idx_key, d_noise_key)
   z_g_BxZ = shard(jax.random.normal(g_noise_key, (gan.batch_size, gan.latent_dim)))  # fresh
-  state, g_loss = g_adam_step(gan, state, z_g_BxZ)
+  g_labels_B = None
+  if gan.num_classes:
+    g_labels_B = shard(jax.random.randint(jax.random.fold_in(g_noise_key, 1), (gan.batch_size,),
+                                          0, gan.num_classes))
+  state, g_loss = g_adam_step(gan, state, z_g_BxZ, g_labels_B)
   state = state.replace(step=state.step + 1)
   return state, {"d_loss": d_loss, "d_acc": d_acc, "g_loss": g_loss}
 
 
 def train_chunk(gan: GAN, state: GANState, images_NxHxW, base_key, max_steps: int,
-                num_steps) -> tuple[GANState, dict]:
-  """Runs `num_steps` (traced, <= max_steps) iterations in one dispatch; donates `state`."""
-  return compiled_chunk(gan, max_steps)(state, images_NxHxW, base_key, num_steps)
+                num_steps, labels_N=None) -> tuple[GANState, dict]:
+  """Runs `num_steps` (traced, <= max_steps) iterations in one dispatch; donates `state`.
+
+  labels_N (the class of each image) is needed by conditional GANs only.
+  """
+  if gan.num_classes and labels_N is None:
+    raise ValueError("a conditional GAN trains on labelled data: pass labels_N")
+  labels_N = labels_N if gan.num_classes else None
+  return compiled_chunk(gan, max_steps)(state, images_NxHxW, base_key, num_steps, labels_N)
 
 
 @functools.lru_cache(maxsize=None)
 def compiled_chunk(gan: GAN, max_steps: int):
   """The jitted chunk for this GAN: replicated in/out shardings when it has a mesh."""
 
-  def chunk(state, images_NxHxW, base_key, num_steps):
-    step_fn = lambda s: train_step(gan, s, images_NxHxW, base_key)  # noqa: E731
+  def chunk(state, images_NxHxW, base_key, num_steps, labels_N=None):
+    step_fn = lambda s: train_step(gan, s, images_NxHxW, base_key, labels_N)  # noqa: E731
     return chunks.run_steps(step_fn, state, num_steps, max_steps, METRIC_NAMES)
 
   return chunks.jit_chunk(chunk, gan.mesh)

@@ -10,9 +10,9 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from genjax import checkpoint, data, evaluation, plotting, sharding, steps
+from genjax import checkpoint, data, evaluation, losses, plotting, sharding, steps
 from genjax.errors import ConfigError, TrainingDiverged, WorkdirError
-from genjax.train_state import GAN, build_gan, generate, init_state
+from genjax.train_state import GAN, build_gan, config_value, generate, init_state
 
 POSITIVE_INT_KEYS = ("batch_size", "latent_dim", "sample_interval", "log_interval",
                      "checkpoint_interval", "keep_checkpoints", "steps_per_dispatch", "grid_size",
@@ -20,6 +20,7 @@ POSITIVE_INT_KEYS = ("batch_size", "latent_dim", "sample_interval", "log_interva
 NON_NEGATIVE_INT_KEYS = ("num_steps", "print_interval", "num_devices", "eval_interval")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 D_UPDATE_MODES = tuple(steps.D_UPDATES)
+ARCHS = ("mlp", "dcgan")
 
 
 def _is_int(value) -> bool:
@@ -53,6 +54,44 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for key in ("beta1", "beta2", "bn_momentum"):
     if not 0 <= config[key] < 1:
       raise ConfigError(f"config.{key} must be in [0, 1), got {config[key]!r}")
+  validate_recipe(config)
+
+
+def _choice(config, key: str, choices) -> None:
+  if config_value(config, key) not in choices:
+    raise ConfigError(f"config.{key} {config_value(config, key)!r} is unknown; choose one of "
+                      f"{', '.join(map(str, choices))}")
+
+
+def validate_recipe(config: ml_collections.ConfigDict) -> None:
+  """The keys beyond the tutorial's: architecture, loss, penalties, EMA, conditioning."""
+  _choice(config, "arch", ARCHS)
+  _choice(config, "loss", tuple(losses.LOSSES))
+  _choice(config, "lr_schedule", ("constant", "linear"))
+  for key in ("spectral_norm", "conditional"):
+    if not isinstance(config_value(config, key), bool):
+      raise ConfigError(f"config.{key} must be True or False, got {config_value(config, key)!r}")
+  for key in ("gp_weight", "r1_weight", "d_learning_rate"):
+    value = config_value(config, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+      raise ConfigError(f"config.{key} must be a number >= 0, got {value!r}")
+  n_critic = config_value(config, "n_critic")
+  if not _is_int(n_critic) or n_critic <= 0:
+    raise ConfigError(f"config.n_critic must be a positive integer, got {n_critic!r}")
+  if not 0 <= config_value(config, "ema_decay") < 1:
+    raise ConfigError(f"config.ema_decay must be in [0, 1) (0: off), "
+                      f"got {config_value(config, 'ema_decay')!r}")
+  for key in ("g_channels", "d_channels"):
+    value = config_value(config, key)
+    if not value or not all(_is_int(w) and w > 0 for w in value):
+      raise ConfigError(f"config.{key} must be a non-empty list of positive widths, got {value!r}")
+  if config_value(config, "arch") == "dcgan" and 28 % 2 ** len(config_value(config, "g_channels")):
+    raise ConfigError(f"config.g_channels: {len(config_value(config, 'g_channels'))} upsamplings "
+                      "do not divide 28; use 1 or 2 entries")
+  penalties = config_value(config, "gp_weight") or config_value(config, "r1_weight")
+  if penalties and config.d_update != "joint":
+    raise ConfigError("config.gp_weight / config.r1_weight need config.d_update='joint' (the "
+                      "penalties are part of one D objective on both halves)")
 
 
 def prepare_workdir(workdir) -> Path:
@@ -111,10 +150,20 @@ def tutorial_log_line(row: dict) -> str:
 _generate_jit = jax.jit(generate, static_argnums=0)
 
 
+def grid_rows_cols(gan: GAN, config) -> tuple[int, int]:
+  """The tutorial's grid_size² grid; a conditional GAN's 10x10, one row per class."""
+  if gan.num_classes:
+    return gan.num_classes, 10
+  return config.grid_size, config.grid_size
+
+
 def save_grid(gan: GAN, state, noise_NxZ, workdir: Path, config, step: int) -> None:
-  images = np.asarray(_generate_jit(gan, state, noise_NxZ)) * 0.5 + 0.5  # [-1,1] -> [0,1]
+  rows, cols = grid_rows_cols(gan, config)
+  labels = np.repeat(np.arange(rows), cols) if gan.num_classes else None  # row k: class k
+  images = np.asarray(_generate_jit(gan, state, noise_NxZ, labels)) * 0.5 + 0.5  # -> [0, 1]
+  title = f"{config.dataset} step {step}" + (" (row k: class k)" if gan.num_classes else "")
   plotting.save_image_grid(images, workdir / "images" / f"{config.dataset}_{step}.png",
-                           config.grid_size, config.grid_size, title=f"{config.dataset} step {step}")
+                           rows, cols, title=title)
 
 
 def chunk_rows(metrics: dict, first_step: int, n: int, wall_s: float) -> list[dict]:
@@ -145,7 +194,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   mesh = sharding.make_mesh(config.num_devices)
   sharding.check_divisible(config.batch_size, mesh)
   workdir = prepare_workdir(workdir)
-  images_NxHxW, _ = data.load_dataset(config.dataset, "train", config.data_dir or None)
+  images_NxHxW, labels_N = data.load_dataset(config.dataset, "train", config.data_dir or None)
   if config.eval_interval:  # a missing judge fails here, before anything is written
     evaluation.reference(config.dataset, config.data_dir or None)
   gan = build_gan(config, mesh)
@@ -162,14 +211,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
   log = MetricsLog(workdir / "metrics.jsonl", start_step)
   images_dev = sharding.put_replicated(images_NxHxW, mesh)  # once: batches gathered on device
-  grid_noise = jax.random.normal(grid_key, (config.grid_size ** 2, config.latent_dim))
+  labels_dev = sharding.put_replicated(labels_N, mesh) if gan.num_classes else None
+  grid_noise = jax.random.normal(grid_key, (grid_rows_cols(gan, config)[0] *
+                                            grid_rows_cols(gan, config)[1], config.latent_dim))
   if start_step == 0:
     save_grid(gan, state, grid_noise, workdir, config, 0)
   evaluator = None
   if config.eval_interval:
-    scorer = evaluation.make_sample_scorer(lambda s, z: generate(gan, s, z), config.latent_dim,
-                                           config.dataset, config.data_dir or None,
-                                           config.eval_num, jax.random.fold_in(grid_key, 1))
+    scorer = evaluation.make_sample_scorer(
+        lambda s, z, y: generate(gan, s, z, y), config.latent_dim, config.dataset,
+        config.data_dir or None, config.eval_num, jax.random.fold_in(grid_key, 1),
+        gan.num_classes)
     evaluator = evaluation.PeriodicEvaluator(scorer, workdir, identity,
                                              MetricsLog.read(log.path))
 
@@ -180,7 +232,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
     while step < config.num_steps:
       n = next_chunk_length(step, config)
       state, metrics = steps.train_chunk(gan, state, images_dev, train_key,
-                                         config.steps_per_dispatch, n)
+                                         config.steps_per_dispatch, n, labels_dev)
       rows = log_finished_chunk(log, metrics, step, n, t0, config.log_interval, last_saved,
                                 checkpoint.checkpoint_dir(workdir))
       step += n

@@ -1,4 +1,4 @@
-"""The GAN's static definition (modules, optimizers) and its one train-state pytree."""
+"""The GAN's static definition (modules, optimizers, recipe) and its one train-state pytree."""
 
 import dataclasses
 
@@ -9,27 +9,34 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
-from genjax.models import Discriminator, Generator
+from genjax.data import NUM_CLASSES
+from genjax.models import DCGANDiscriminator, DCGANGenerator, Discriminator, Generator
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class GAN:
-  """What never changes during training: modules, optimizers, sizes. Static under jit.
+  """What never changes during training: modules, optimizers, sizes, recipe. Static under jit.
 
   Equal (and hashing equal) when built from the same config values, so rebuilding a GAN
   reuses jit's compiled steps instead of compiling again.
   """
 
-  generator: Generator
-  discriminator: Discriminator
+  generator: Generator | DCGANGenerator
+  discriminator: Discriminator | DCGANDiscriminator
   g_tx: optax.GradientTransformation
   d_tx: optax.GradientTransformation
   latent_dim: int
   batch_size: int
   d_update: str  # "seed" (the tutorial's two D updates) or "joint" (one update on both halves)
   mesh: Mesh | None  # data-parallel mesh; None: plain single-device jit
+  loss: str = "nsgan"  # a key of losses.LOSSES
+  gp_weight: float = 0.0  # WGAN-GP's lambda
+  r1_weight: float = 0.0  # R1's gamma (the penalty is gamma / 2 * ||grad||²)
+  n_critic: int = 1  # D updates per G update
+  ema_decay: float = 0.0  # >0: an EMA of G's variables, used for every sample
+  num_classes: int = 0  # >0: class-conditional G and D
 
-  spec: tuple  # the config values it was built from
+  spec: tuple = ()  # the config values it was built from
 
   def __hash__(self):
     return hash(self.spec)
@@ -48,51 +55,125 @@ class GANState:
   d_params: flax.core.FrozenDict
   g_opt_state: optax.OptState
   d_opt_state: optax.OptState
+  d_state: dict  # D's other collections: {"spectral": power-iteration vectors} or {}
+  g_ema: dict  # {"params", "batch_stats"} averaged over steps, or {} without EMA
 
 
-def keras_adam(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """Adam(lr, beta_1, beta_2) with Keras' epsilon 1e-7 (optax's default is 1e-8)."""
-  return optax.adam(config.learning_rate, b1=config.beta1, b2=config.beta2, eps=config.adam_eps)
+def keras_adam(learning_rate: float, config: ml_collections.ConfigDict, updates_per_step: int = 1):
+  """Adam(lr, beta_1, beta_2) with Keras' epsilon 1e-7 (optax's default is 1e-8).
+
+  lr_schedule "linear" decays the rate to 0 at config.num_steps (updates_per_step optimizer
+  updates per training iteration), which the EMA then averages over.
+  """
+  if config_value(config, "lr_schedule") == "linear":
+    learning_rate = optax.linear_schedule(learning_rate, 0.0,
+                                          max(1, config.num_steps * updates_per_step))
+  return optax.adam(learning_rate, b1=config.beta1, b2=config.beta2, eps=config.adam_eps)
 
 
+# Recipe keys added after the tutorial's: configs without them mean the tutorial's choice.
+RECIPE_DEFAULTS = {"compute_dtype": "float32", "arch": "mlp", "g_channels": (128, 64),
+                   "d_channels": (64, 128), "loss": "nsgan", "gp_weight": 0.0,
+                   "r1_weight": 0.0, "spectral_norm": False, "n_critic": 1, "ema_decay": 0.0,
+                   "conditional": False, "d_learning_rate": 0.0, "lr_schedule": "constant"}
 GAN_SPEC_KEYS = ("g_hidden", "d_hidden", "bn_momentum", "learning_rate", "beta1", "beta2",
-                 "adam_eps", "latent_dim", "batch_size", "d_update", "compute_dtype")
+                 "adam_eps", "latent_dim", "batch_size", "d_update", *RECIPE_DEFAULTS)
+
+
+def config_value(config, key: str):
+  """config[key], or the tutorial's default for a recipe key; lists as tuples (hashable)."""
+  value = config.get(key, RECIPE_DEFAULTS.get(key))
+  return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def build_networks(config, num_classes: int, dtype):
+  """(generator, discriminator) modules of config.arch."""
+  sn = bool(config_value(config, "spectral_norm"))
+  if config_value(config, "arch") == "dcgan":
+    return (DCGANGenerator(channels=config_value(config, "g_channels"), num_classes=num_classes,
+                           dtype=dtype),
+            DCGANDiscriminator(channels=config_value(config, "d_channels"),
+                               num_classes=num_classes, spectral_norm=sn, dtype=dtype))
+  return (Generator(hidden=tuple(config.g_hidden), bn_momentum=config.bn_momentum,
+                    num_classes=num_classes, dtype=dtype),
+          Discriminator(hidden=tuple(config.d_hidden), num_classes=num_classes, spectral_norm=sn,
+                        dtype=dtype))
+
+
+def d_updates_per_step(config) -> int:
+  """D's Adam updates per iteration: two in the tutorial's loop, one joint; times n_critic."""
+  return (2 if config.d_update == "seed" else 1) * int(config_value(config, "n_critic"))
 
 
 def build_gan(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> GAN:
   """The GAN for `config`; with a mesh, batches are split over its `data` axis."""
-  spec = tuple((k, tuple(config[k]) if k.endswith("hidden") else config.get(k, "float32"))
-               for k in GAN_SPEC_KEYS) + (("mesh", mesh),)
-  dtype = jnp.dtype(config.get("compute_dtype", "float32"))
+  spec = tuple((k, config_value(config, k)) for k in GAN_SPEC_KEYS) + (("mesh", mesh),)
+  if config_value(config, "lr_schedule") != "constant":  # the schedule's length
+    spec += (("num_steps", config.num_steps),)
+  num_classes = NUM_CLASSES if config_value(config, "conditional") else 0
+  generator, discriminator = build_networks(
+      config, num_classes, jnp.dtype(config_value(config, "compute_dtype")))
+  d_lr = config_value(config, "d_learning_rate") or config.learning_rate
   return GAN(
-      spec=spec,
-      mesh=mesh,
-      generator=Generator(hidden=tuple(config.g_hidden), bn_momentum=config.bn_momentum,
-                          dtype=dtype),
-      discriminator=Discriminator(hidden=tuple(config.d_hidden), dtype=dtype),
-      g_tx=keras_adam(config),
-      d_tx=keras_adam(config),
-      latent_dim=config.latent_dim,
-      batch_size=config.batch_size,
-      d_update=config.d_update,
-  )
+      spec=spec, mesh=mesh, generator=generator, discriminator=discriminator,
+      g_tx=keras_adam(config.learning_rate, config),
+      d_tx=keras_adam(d_lr, config, d_updates_per_step(config)),
+      latent_dim=config.latent_dim, batch_size=config.batch_size, d_update=config.d_update,
+      loss=config_value(config, "loss"), gp_weight=float(config_value(config, "gp_weight")),
+      r1_weight=float(config_value(config, "r1_weight")),
+      n_critic=int(config_value(config, "n_critic")),
+      ema_decay=float(config_value(config, "ema_decay")), num_classes=num_classes)
 
 
 def init_state(gan: GAN, key: jax.Array, image_shape=(28, 28)) -> GANState:
   g_key, d_key = jax.random.split(key)
-  g_vars = gan.generator.init(g_key, jnp.zeros((1, gan.latent_dim)), train=False)
-  d_vars = gan.discriminator.init(d_key, jnp.zeros((1, *image_shape)))
+  labels = jnp.zeros((1,), jnp.int32) if gan.num_classes else None
+  g_vars = gan.generator.init(g_key, jnp.zeros((1, gan.latent_dim)), train=False, labels_B=labels)
+  d_vars = dict(gan.discriminator.init(d_key, jnp.zeros((1, *image_shape)), labels))
+  d_params = d_vars.pop("params")
+  # A separate copy: the state is donated, and one buffer may not be donated twice.
+  g_ema = jax.tree.map(jnp.copy, dict(g_vars)) if gan.ema_decay else {}
   return GANState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_vars["params"],
       g_batch_stats=g_vars["batch_stats"],
-      d_params=d_vars["params"],
+      d_params=d_params,
       g_opt_state=gan.g_tx.init(g_vars["params"]),
-      d_opt_state=gan.d_tx.init(d_vars["params"]),
+      d_opt_state=gan.d_tx.init(d_params),
+      d_state=d_vars,
+      g_ema=g_ema,
   )
 
 
-def generate(gan: GAN, state: GANState, z_BxZ: jnp.ndarray) -> jnp.ndarray:
-  """Images in [-1, 1] from G in inference mode (running BatchNorm averages, like Keras predict)."""
-  variables = {"params": state.g_params, "batch_stats": state.g_batch_stats}
-  return gan.generator.apply(variables, z_BxZ, train=False)
+def ema_decay_at(decay: float, num_updates) -> jnp.ndarray:
+  """min(decay, (1 + t) / (10 + t)) after t updates: early on, the average forgets the random
+  initialization quickly instead of carrying 0.999^t of it (tf.train.ExponentialMovingAverage)."""
+  t = jnp.asarray(num_updates, jnp.float32)
+  return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
+def ema_update(ema_tree, new_tree, decay):
+  """decay * ema + (1 - decay) * new, leaf by leaf."""
+  return jax.tree.map(lambda e, n: decay * e + (1.0 - decay) * n, ema_tree, new_tree)
+
+
+def sampling_variables(gan: GAN, state: GANState) -> dict:
+  """G's variables for samples: the EMA when the recipe keeps one, else the trained ones."""
+  if gan.ema_decay:
+    return state.g_ema
+  return {"params": state.g_params, "batch_stats": state.g_batch_stats}
+
+
+def generate(gan: GAN, state: GANState, z_BxZ: jnp.ndarray, labels_B=None) -> jnp.ndarray:
+  """Images in [-1, 1] from G in inference mode (running BatchNorm averages, like Keras predict).
+
+  A conditional G with labels_B None draws balanced labels: i mod 10 for the i-th noise row.
+  """
+  if gan.num_classes and labels_B is None:
+    labels_B = balanced_labels(z_BxZ.shape[0], gan.num_classes)
+  return gan.generator.apply(sampling_variables(gan, state), z_BxZ, train=False,
+                             labels_B=labels_B)
+
+
+def balanced_labels(n: int, num_classes: int = NUM_CLASSES) -> jnp.ndarray:
+  return jnp.arange(n, dtype=jnp.int32) % num_classes

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax import data
+from genjax.vae_models import NUM_CLASSES
 
 BINARIZATIONS = ("dynamic", "static", "none")
 _SPLIT_STREAM = {"train": 0, "test": 1}  # distinct fixed draws for the two splits
@@ -36,6 +37,11 @@ def to_inputs(pixels_BxHxW, binarization: str, key: jax.Array | None = None):
   if binarization == "static":
     return pixels_BxHxW.astype(jnp.float32)
   return pixels_BxHxW.astype(jnp.float32) / 255.0
+
+
+def one_hot(labels_B) -> jnp.ndarray:
+  """Integer labels as a conditional model's inputs: one-hot float32 B x NUM_CLASSES."""
+  return jax.nn.one_hot(labels_B, NUM_CLASSES, dtype=jnp.float32)
 
 
 def eval_inputs(config) -> tuple[np.ndarray, np.ndarray]:

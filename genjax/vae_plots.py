@@ -1,5 +1,6 @@
 """What a VAE researcher looks at: reconstructions, prior samples, interpolations, traversals,
-the 2-D latent manifold and encoded test set, and training curves (headless PNGs)."""
+the 2-D latent manifold and encoded test set, samples by class for a conditional model, and
+training curves (headless PNGs)."""
 
 import functools
 import statistics
@@ -9,20 +10,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax import plotting, vae_eval
+from genjax import plotting, vae_data, vae_eval
 from genjax.plotting import plt
+from genjax.vae_models import NUM_CLASSES
 from genjax.vae_state import VAESetup, decode_mean
 
 PAIRS, STEPS, TRAVERSAL_DIMS = 5, 10, 8
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _decode_mean(setup: VAESetup, params, z_BxZ):
-  return decode_mean(setup, params, z_BxZ)
+def _decode_mean(setup: VAESetup, params, z_BxZ, y_BxC=None):
+  return decode_mean(setup, params, z_BxZ, y_BxC)
 
 
-def decode_images(setup: VAESetup, params, z_NxZ) -> np.ndarray:
-  return np.asarray(_decode_mean(setup, params, jnp.asarray(z_NxZ, jnp.float32)))
+def decode_images(setup: VAESetup, params, z_NxZ, y_NxC=None) -> np.ndarray:
+  """E[x|z[,y]] as numpy; y_NxC one-hot labels (or a blend of them) for a conditional model."""
+  y_NxC = None if y_NxC is None else jnp.asarray(y_NxC, jnp.float32)
+  return np.asarray(_decode_mean(setup, params, jnp.asarray(z_NxZ, jnp.float32), y_NxC))
 
 
 def save_reconstructions(inputs_NxHxW, recons_NxHxW, path, cols: int = 10, title: str = ""):
@@ -101,11 +105,31 @@ def manifold_codes(codes_Nx2, stochastic: bool, side: int = 20) -> np.ndarray:
   return np.stack([grid_x.ravel(), grid_y.ravel()], axis=-1)
 
 
+def uniform_labels(setup: VAESetup, key, n: int):
+  """One-hot labels drawn uniformly for n prior draws, which then follow the marginal p(x);
+  None for an unconditional model."""
+  if not setup.conditional:
+    return None
+  return vae_data.one_hot(jax.random.randint(key, (n,), 0, NUM_CLASSES))
+
+
+def class_grid_inputs(key, latent_dim: int) -> tuple[np.ndarray, np.ndarray]:
+  """(z, labels) of a NUM_CLASSES x 10 grid: row k has label k, each column one prior draw z,
+  so a column shows one style across the classes."""
+  z_10xZ = np.asarray(jax.random.normal(key, (10, latent_dim)))
+  return np.tile(z_10xZ, (NUM_CLASSES, 1)), np.repeat(np.arange(NUM_CLASSES), 10)
+
+
 def save_pictures(setup: VAESetup, params, x_NxHxW, labels_N, workdir, key, grid_size: int,
                   name: str) -> list[str]:
-  """Every picture of a trained model on test images x; returns the file names written."""
+  """Every picture of a trained model on test images x; returns the file names written.
+
+  A conditional model encodes and decodes each test image with its true label.
+  """
   workdir, stochastic = Path(workdir), setup.model != "ae"
-  codes_NxZ = vae_eval.encode_all(setup, params, x_NxHxW)
+  model_labels_N = labels_N if setup.conditional else None  # what encoder and decoder see
+  codes_NxZ = vae_eval.encode_all(setup, params, x_NxHxW, labels_N=model_labels_N)
+  y_NxC = None if model_labels_N is None else np.asarray(vae_data.one_hot(model_labels_N))
   decode = functools.partial(decode_images, setup, params)
   written = []
 
@@ -113,23 +137,43 @@ def save_pictures(setup: VAESetup, params, x_NxHxW, labels_N, workdir, key, grid
     plotting.save_image_grid(images, workdir / file, rows, cols, title=f"{name}: {title}")
     written.append(file)
 
-  save_reconstructions(x_NxHxW[:30], decode(codes_NxZ[:30]), workdir / "reconstructions.png",
+  save_reconstructions(x_NxHxW[:30], decode(codes_NxZ[:30], _rows(y_NxC, 30)),
+                       workdir / "reconstructions.png",
                        title=f"{name}: test inputs / reconstructions")
   written.append("reconstructions.png")
   if stochastic:
     z = jax.random.normal(key, (grid_size ** 2, setup.latent_dim))
-    grid("samples.png", decode(z), grid_size, grid_size, "samples from the prior")
-  pairs = codes_NxZ[:2 * PAIRS].reshape(PAIRS, 2, -1)
-  grid("interpolation.png", decode(interpolation_codes(pairs)), PAIRS, STEPS,
+    grid("samples.png", decode(z, uniform_labels(setup, jax.random.fold_in(key, 1), len(z))),
+         grid_size, grid_size, "samples from the prior")
+    if setup.conditional:
+      z, labels = class_grid_inputs(jax.random.fold_in(key, 2), setup.latent_dim)
+      grid("samples_by_class.png", decode(z, vae_data.one_hot(labels)), NUM_CLASSES, 10,
+           "prior samples, row k given label k, one z per column")
+
+  def pairs(a_NxD):
+    return a_NxD[:2 * PAIRS].reshape(PAIRS, 2, -1)
+
+  # A conditional model's label moves too, from one digit's one-hot vector to the other's.
+  y_path = None if y_NxC is None else interpolation_codes(pairs(y_NxC))
+  grid("interpolation.png", decode(interpolation_codes(pairs(codes_NxZ)), y_path), PAIRS, STEPS,
        "latent interpolation between test digits")
   dims = np.argsort(-codes_NxZ.var(axis=0))[:TRAVERSAL_DIMS]  # the most used dimensions first
-  grid("traversal.png", decode(traversal_codes(codes_NxZ[0], codes_NxZ, dims)), len(dims), STEPS,
+  sweep_NxZ = traversal_codes(codes_NxZ[0], codes_NxZ, dims)
+  y_sweep = None if y_NxC is None else np.repeat(y_NxC[:1], len(sweep_NxZ), axis=0)
+  grid("traversal.png", decode(sweep_NxZ, y_sweep), len(dims), STEPS,
        f"traversal of dims {', '.join(map(str, dims))} (rows), mean +- 3 std")
   if setup.latent_dim == 2:
-    side = 20
-    tiles = plotting.tile_grid(decode(manifold_codes(codes_NxZ, stochastic, side)), side, side, 0)
-    plt.imsave(workdir / "manifold.png", tiles, cmap="gray", vmin=0, vmax=1)
+    if not setup.conditional:  # it would have one manifold per class: see samples_by_class
+      side = 20
+      tiles = plotting.tile_grid(decode(manifold_codes(codes_NxZ, stochastic, side)), side,
+                                 side, 0)
+      plt.imsave(workdir / "manifold.png", tiles, cmap="gray", vmin=0, vmax=1)
+      written.append("manifold.png")
     save_latent_scatter(codes_NxZ, labels_N, workdir / "latent_scatter.png",
                         title=f"{name}: encoded test set")
-    written += ["manifold.png", "latent_scatter.png"]
+    written.append("latent_scatter.png")
   return written
+
+
+def _rows(y_NxC, n: int):
+  return None if y_NxC is None else y_NxC[:n]

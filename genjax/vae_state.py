@@ -11,8 +11,8 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
-from genjax import vae_losses
-from genjax.vae_models import IMAGE_SHAPE, VAE, build_vae_module
+from genjax import checkpoint, vae_losses
+from genjax.vae_models import IMAGE_SHAPE, NUM_CLASSES, VAE, build_vae_module
 
 MIN_DECODER_LOG_STD = math.log(1e-3)  # floor for a learned Gaussian std: sharp pixels blow up
 BURDA_STAGES = 8  # Burda et al.: stage i lasts 3^i epochs at lr 1e-3 * 10^(-i/7)
@@ -21,13 +21,13 @@ BURDA_STAGES = 8  # Burda et al.: stage i lasts 3^i epochs at lr 1e-3 * 10^(-i/7
 SPEC_KEYS = ("model", "arch", "hidden", "conv_channels", "activation", "latent_dim", "decoder",
              "decoder_std", "learn_decoder_std", "binarization", "beta", "iwae_k", "batch_size",
              "learning_rate", "lr_schedule", "final_lr_fraction", "beta1", "beta2", "adam_eps",
-             "num_steps")
+             "num_steps", "conditional")
 
 # Config keys that define the model and its training trajectory: a checkpoint written under
 # other values cannot continue this run (see checkpoint.IDENTITY_KEYS, the GAN's).
 IDENTITY_KEYS = ("model", "dataset", "arch", "hidden", "conv_channels", "activation",
                  "latent_dim", "decoder", "learn_decoder_std", "binarization", "binarize_seed",
-                 "beta", "iwae_k", "batch_size", "seed")
+                 "beta", "iwae_k", "batch_size", "seed", "conditional")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -52,6 +52,11 @@ class VAESetup:
 
   def __eq__(self, other):
     return isinstance(other, VAESetup) and self.mesh == other.mesh and self.spec == other.spec
+
+  @property
+  def conditional(self) -> bool:
+    """Whether q(z|x,y) and p(x|z,y) take one-hot labels."""
+    return self.module.num_classes > 0
 
 
 @flax.struct.dataclass
@@ -79,6 +84,18 @@ def _spec_value(value):
   return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
+def restore_identity(config: ml_collections.ConfigDict) -> dict:
+  """The identity a checkpoint must carry to be restored under `config`.
+
+  An unconditional run does not ask for conditional=False: checkpoints written before the
+  field existed lack it. A conditional checkpoint still cannot load: its layers are wider.
+  """
+  identity = checkpoint.identity_of(config, IDENTITY_KEYS)
+  if not identity.get("conditional", True):
+    del identity["conditional"]
+  return identity
+
+
 def build_setup(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VAESetup:
   """The static definition for a resolved config (num_steps filled in); batches split over mesh."""
   tx = optax.adam(learning_rate_schedule(config), b1=config.beta1, b2=config.beta2,
@@ -93,23 +110,24 @@ def build_setup(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> 
 
 @functools.partial(jax.jit, static_argnums=0)
 def init_state(setup: VAESetup, key: jax.Array) -> VAEState:
-  params = setup.module.init(key, jnp.zeros((1, *IMAGE_SHAPE)))["params"]
+  y_1xC = jnp.zeros((1, NUM_CLASSES)) if setup.conditional else None
+  params = setup.module.init(key, jnp.zeros((1, *IMAGE_SHAPE)), y_1xC)["params"]
   return VAEState(step=jnp.zeros((), jnp.int32), params=params, opt_state=setup.tx.init(params))
 
 
-def encode(setup: VAESetup, params, x_BxHxW):
-  """(mean_BxZ, logvar_BxZ) of q(z|x); (code_BxZ, None) for the autoencoder."""
-  return setup.module.apply({"params": params}, x_BxHxW, method=VAE.encode)
+def encode(setup: VAESetup, params, x_BxHxW, y_BxC=None):
+  """(mean_BxZ, logvar_BxZ) of q(z|x[,y]); (code_BxZ, None) for the autoencoder."""
+  return setup.module.apply({"params": params}, x_BxHxW, y_BxC, method=VAE.encode)
 
 
-def decode(setup: VAESetup, params, z_BxZ):
+def decode(setup: VAESetup, params, z_BxZ, y_BxC=None):
   """Raw decoder outputs_BxHxW (logits, or Gaussian means before the sigmoid)."""
-  return setup.module.apply({"params": params}, z_BxZ, method=VAE.decode)
+  return setup.module.apply({"params": params}, z_BxZ, y_BxC, method=VAE.decode)
 
 
-def decode_mean(setup: VAESetup, params, z_BxZ):
-  """E[x|z] in [0, 1]: Bernoulli probabilities or Gaussian means, the pictures one shows."""
-  return jax.nn.sigmoid(decode(setup, params, z_BxZ))
+def decode_mean(setup: VAESetup, params, z_BxZ, y_BxC=None):
+  """E[x|z[,y]] in [0, 1]: Bernoulli probabilities or Gaussian means, the pictures one shows."""
+  return jax.nn.sigmoid(decode(setup, params, z_BxZ, y_BxC))
 
 
 def decoder_log_prob(setup: VAESetup, params, out_xHxW, x_xHxW):
@@ -121,11 +139,16 @@ def decoder_log_prob(setup: VAESetup, params, out_xHxW, x_xHxW):
   return vae_losses.gaussian_log_prob(jax.nn.sigmoid(out_xHxW), log_std, x_xHxW)
 
 
-def log_weights_KxB(setup: VAESetup, params, x_BxHxW, mean_BxZ, logvar_BxZ, key, k: int):
-  """(log p(x|z_k), log importance weights), both K x B, for k draws z_k ~ q(z|x)."""
+def log_weights_KxB(setup: VAESetup, params, x_BxHxW, mean_BxZ, logvar_BxZ, key, k: int,
+                    y_BxC=None):
+  """(log p(x|z_k[,y]), log importance weights), both K x B, for k draws z_k ~ q(z|x[,y]).
+
+  The prior p(z) ignores y, so with labels the weights bound log p(x|y).
+  """
   z_KxBxZ = vae_losses.reparameterize(key, mean_BxZ, logvar_BxZ, k)
   b, z_dim = mean_BxZ.shape
-  out_KxBxHxW = decode(setup, params, z_KxBxZ.reshape(k * b, z_dim)).reshape(
+  y_KBxC = None if y_BxC is None else jnp.tile(y_BxC, (k, 1))  # row k*b + i is example i
+  out_KxBxHxW = decode(setup, params, z_KxBxZ.reshape(k * b, z_dim), y_KBxC).reshape(
       (k, b, *x_BxHxW.shape[1:]))
   log_px_KxB = decoder_log_prob(setup, params, out_KxBxHxW, x_BxHxW[None])
   return log_px_KxB, vae_losses.log_importance_weights_KxB(log_px_KxB, z_KxBxZ, mean_BxZ,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jax
 import ml_collections
+import numpy as np
 import tqdm
 
 from genjax import (checkpoint, data, plotting, sharding, vae_data, vae_eval, vae_plots,
@@ -15,7 +16,8 @@ from genjax.configs.vae_mnist import TRAIN_SIZE
 from genjax.errors import ConfigError
 from genjax.train import (MetricsLog, _is_int, _save_if_finite, all_finite, log_finished_chunk,
                           next_chunk_length, prepare_workdir)
-from genjax.vae_state import IDENTITY_KEYS, VAESetup, build_setup, init_state
+from genjax.vae_models import NUM_CLASSES
+from genjax.vae_state import IDENTITY_KEYS, VAESetup, build_setup, init_state, restore_identity
 
 MODELS = tuple(vae_steps.OBJECTIVES)
 CHOICES = {"model": MODELS, "dataset": data.DATASETS, "binarization": vae_data.BINARIZATIONS,
@@ -32,6 +34,8 @@ POSITIVE_KEYS = ("learning_rate", "adam_eps", "decoder_std", "num_epochs")
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first bad field, before anything is computed or written."""
+  if not isinstance(config.conditional, bool):
+    raise ConfigError(f"config.conditional must be True or False, got {config.conditional!r}")
   for key, choices in CHOICES.items():
     if config[key] not in choices:
       raise ConfigError(f"config.{key} {config[key]!r} is unknown; choose one of "
@@ -75,29 +79,44 @@ def restore_or_init(setup: VAESetup, manager, init_key, config):
   mesh = setup.mesh or sharding.make_mesh(1)
   abstract_state = sharding.abstract_replicated(
       jax.eval_shape(lambda: init_state(setup, init_key)), mesh)
-  state, start_step = checkpoint.restore_latest(
-      manager, abstract_state, checkpoint.identity_of(config, IDENTITY_KEYS))
+  state, start_step = checkpoint.restore_latest(manager, abstract_state, restore_identity(config))
   if state is None:
     state, start_step = init_state(setup, init_key), 0
   return sharding.put_replicated(state, mesh), start_step
 
 
+def grid_inputs(config, key, x_test, labels_test):
+  """(z or x, labels or None) of the training grids: prior draws z, test images x for an AE.
+
+  A conditional model's row k gets label k % NUM_CLASSES (an AE's: its images' labels).
+  """
+  n = config.grid_size ** 2
+  if config.model == "ae":
+    return x_test[:n], labels_test[:n] if config.conditional else None
+  z = jax.random.normal(key, (n, config.latent_dim))
+  return z, (np.arange(n) // config.grid_size) % NUM_CLASSES if config.conditional else None
+
+
 def save_prior_grid(setup: VAESetup, state, grid_in, workdir: Path, config, step: int) -> None:
   """The GAN's images/<dataset>_<step>.png: decoded prior draws z, or an AE's reconstructions
-  of test images x (it has no prior to sample)."""
+  of test images x (it has no prior to sample); grid_in is (z or x, labels or None)."""
+  inputs, labels = grid_in
+  y = None if labels is None else vae_data.one_hot(labels)
   if setup.model == "ae":
-    grid_in = vae_eval.encode_all(setup, state.params, grid_in)
-  images = vae_plots.decode_images(setup, state.params, grid_in)
+    inputs = vae_eval.encode_all(setup, state.params, inputs, labels_N=labels)
+  images = vae_plots.decode_images(setup, state.params, inputs, y)
   plotting.save_image_grid(images, workdir / "images" / f"{config.dataset}_{step}.png",
                            config.grid_size, config.grid_size,
                            title=f"{config.model} {config.dataset} step {step}")
 
 
-def quick_eval(setup: VAESetup, state, x_eval, key, config) -> dict:
-  """Test neg ELBO and IWAE bound on a subset, during training."""
-  return vae_eval.evaluate(setup, state.params, x_eval[:config.eval_interval_num], key,
-                           iwae_k=config.eval_iwae_k, nll_k=0, batch=config.eval_batch,
-                           k_chunk=config.eval_k_chunk)
+def quick_eval(setup: VAESetup, state, test, key, config) -> dict:
+  """Test neg ELBO and IWAE bound on a subset, during training; test is (x, labels or None)."""
+  x_test, labels_test = test
+  n = config.eval_interval_num
+  return vae_eval.evaluate(setup, state.params, x_test[:n], key, iwae_k=config.eval_iwae_k,
+                           nll_k=0, batch=config.eval_batch, k_chunk=config.eval_k_chunk,
+                           labels_N=None if labels_test is None else labels_test[:n])
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
@@ -106,8 +125,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   mesh = sharding.make_mesh(config.num_devices)
   sharding.check_divisible(config.batch_size, mesh)
   workdir = prepare_workdir(workdir)
-  pixels_NxHxW, _ = vae_data.load_pixels(config, "train")
+  pixels_NxHxW, labels_N = vae_data.load_pixels(config, "train")
   x_test, labels_test = vae_data.eval_inputs(config)
+  # What the model is given: labels for a conditional one, nothing otherwise.
+  model_test = (x_test, labels_test if config.conditional else None)
   setup = build_setup(config, mesh)
   init_key, train_key, grid_key, eval_key, picture_key = jax.random.split(
       jax.random.key(config.seed), 5)
@@ -119,14 +140,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
     manager.close()
     raise
   (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
-  grid_in = jax.random.normal(grid_key, (config.grid_size ** 2, config.latent_dim))
-  if config.model == "ae":
-    grid_in = x_test[:config.grid_size ** 2]
+  grid_in = grid_inputs(config, grid_key, x_test, labels_test)
   if start_step == 0:
     save_prior_grid(setup, state, grid_in, workdir, config, 0)
-  run = TrainingRun(setup, config, workdir, manager, x_test, eval_key, grid_in)
+  run = TrainingRun(setup, config, workdir, manager, model_test, eval_key, grid_in)
+  train_data = (pixels_NxHxW, labels_N if config.conditional else None)
   t0 = time.perf_counter()
-  state, step = run.train(state, start_step, sharding.put_replicated(pixels_NxHxW, mesh),
+  state, step = run.train(state, start_step, sharding.put_replicated(train_data, mesh),
                            train_key)
   train_s = time.perf_counter() - t0
   return finish(setup, state, config, workdir, start_step, step, train_s,
@@ -136,12 +156,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
 class TrainingRun:
   """The host loop: chunks of steps on device, then logs, grids, evals and checkpoints."""
 
-  def __init__(self, setup, config, workdir, manager, x_test, eval_key, grid_in):
+  def __init__(self, setup, config, workdir, manager, test, eval_key, grid_in):
     self.setup, self.config, self.workdir, self.manager = setup, config, workdir, manager
-    self.x_test, self.eval_key, self.grid_in = x_test, eval_key, grid_in
+    self.test, self.eval_key, self.grid_in = test, eval_key, grid_in
     self.names = vae_steps.METRIC_NAMES[config.model]
 
-  def train(self, state, start_step: int, pixels_dev, train_key):
+  def train(self, state, start_step: int, train_data_dev, train_key):
+    """train_data_dev: (pixels, labels or None) on device; returns (state, step)."""
+    pixels_dev, labels_dev = train_data_dev
     config, names = self.config, self.names
     log = MetricsLog(self.workdir / "metrics.jsonl", start_step)
     eval_log = MetricsLog(self.workdir / "eval_metrics.jsonl", start_step)
@@ -152,7 +174,7 @@ class TrainingRun:
       while step < config.num_steps:
         n = next_chunk_length(step, config)  # stops at grids, evals and checkpoints
         state, metrics = vae_steps.train_chunk(self.setup, state, pixels_dev, train_key,
-                                               config.steps_per_dispatch, n)
+                                               config.steps_per_dispatch, n, labels_dev)
         rows = log_finished_chunk(log, metrics, step, n, t0, config.log_interval, last_saved,
                                   checkpoint.checkpoint_dir(self.workdir))
         step += n
@@ -179,7 +201,7 @@ class TrainingRun:
     if step % config.sample_interval == 0 or end:
       save_prior_grid(self.setup, state, self.grid_in, self.workdir, config, step)
     if config.eval_interval and (step % config.eval_interval == 0 or end):
-      result = quick_eval(self.setup, state, self.x_test, self.eval_key, config)
+      result = quick_eval(self.setup, state, self.test, self.eval_key, config)
       eval_log.append([{"step": step, **result}])
       figures = {k: v for k, v in result.items() if k in ("neg_elbo", "neg_iwae_bound", "recon")}
       bar.write(f"step {step}: test ({result['num_examples']} examples, nats) "
@@ -198,12 +220,15 @@ def finish(setup, state, config, workdir: Path, start_step: int, step: int, trai
                                    title=f"{config.model} on {config.dataset}",
                                    eval_rows=MetricsLog.read(workdir / "eval_metrics.jsonl"))
   x_eval, (eval_key, picture_key) = x_test[:config.eval_num], keys
+  # A conditional model is scored given the true labels: bounds on log p(x|y).
+  labels_eval = labels_test[:config.eval_num] if config.conditional else None
   result = vae_eval.evaluate(setup, state.params, x_eval, eval_key, iwae_k=config.eval_iwae_k,
                              nll_k=config.eval_nll_k, batch=config.eval_batch,
-                             k_chunk=config.eval_k_chunk, progress=config.progress)
-  codes = vae_eval.encode_all(setup, state.params, x_eval)
+                             k_chunk=config.eval_k_chunk, progress=config.progress,
+                             labels_N=labels_eval)
+  codes = vae_eval.encode_all(setup, state.params, x_eval, labels_N=labels_eval)
   result = {"step": step, "model": config.model, "dataset": config.dataset,
-            "binarization": config.binarization, **result,
+            "binarization": config.binarization, "conditional": config.conditional, **result,
             "active_units": vae_eval.active_units(codes)}
   (workdir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
   pictures = vae_plots.save_pictures(setup, state.params, x_test, labels_test, workdir,

@@ -75,3 +75,15 @@ def test_training_evaluates_and_keeps_the_best_checkpoint(tiny_config, tmp_path)
   train.train_and_evaluate(longer, tmp_path)
   evals = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in evals if r.get("kind") == "eval"] == [3, 6, 9]
+
+
+def test_label_accuracy_is_the_judges_agreement(data_root):
+  images, labels = data.load_dataset("mnist", "test", data_root)
+  images = images[:500].astype(np.float32) / 255.0
+  right = evaluation.evaluate_images(images, "mnist", data_root, labels_N=labels[:500])
+  wrong = evaluation.evaluate_images(images, "mnist", data_root, labels_N=(labels[:500] + 1) % 10)
+  assert right["label_accuracy"] >= 0.99
+  assert wrong["label_accuracy"] <= 0.01
+  assert "label_accuracy" not in evaluation.evaluate_images(images, "mnist", data_root)
+  table = evaluation.format_table({"samples": right})
+  assert "requested labels" in table and "class_share" in table

@@ -83,6 +83,8 @@ def test_sample_bad_input_is_one_line(trained_run, tmp_path):
   assert_one_line_error(run("sample.py", f"--workdir={workdir}", "--num=0",
                             f"--out={tmp_path}/x.npz"), "--num")
   assert json.loads((workdir / "config.json").read_text())["model"] == "gan"
+  assert_one_line_error(run("sample.py", f"--workdir={workdir}", "--label=3",
+                            f"--out={tmp_path}/x.npz"), "--label 3", "not conditional")
 
 
 def test_evaluate_workdir_and_samples(trained_run, tmp_path, data_root):

@@ -70,3 +70,81 @@ def test_train_and_inference_modes_differ(g_vars):
   train_out, _ = Generator().apply(g_vars, z, train=True, mutable=["batch_stats"])
   infer_out = Generator().apply(g_vars, z, train=False)
   assert not np.allclose(train_out, infer_out)
+
+
+# --- DCGAN, conditioning, spectral normalization ----------------------------------------------
+
+from genjax.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+
+
+def test_dcgan_shapes_and_layers():
+  g, d = DCGANGenerator(channels=(16, 8)), DCGANDiscriminator(channels=(8, 16))
+  z = jax.random.normal(jax.random.key(0), (3, 100))
+  g_vars = g.init(jax.random.key(1), z, train=False)
+  images = g.apply(g_vars, z, train=False)
+  assert images.shape == (3, 28, 28) and float(jnp.abs(images).max()) <= 1.0
+  p = g_vars["params"]
+  assert p["project"]["kernel"].shape == (100, 7 * 7 * 16)
+  assert p["up_0"]["kernel"].shape == (9 * 16, 4 * 8)  # 7x7 -> 14x14, 8 channels
+  assert p["out"]["kernel"].shape == (9 * 8, 4 * 1)  # 14x14 -> 28x28, one channel
+  d_vars = d.init(jax.random.key(2), images)
+  logits = d.apply(d_vars, images)
+  assert logits.shape == (3,) and logits.dtype == jnp.float32
+  q = d_vars["params"]
+  assert q["conv_0"]["kernel"].shape == (9 * 1, 8) and q["conv_1"]["kernel"].shape == (9 * 8, 16)
+  assert q["out"]["kernel"].shape == (7 * 7 * 16, 1)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_conditional_networks_use_the_label(arch):
+  if arch == "mlp":
+    g, d = Generator(hidden=(16,), num_classes=10), Discriminator(hidden=(16,), num_classes=10)
+  else:
+    g, d = DCGANGenerator((8, 4), num_classes=10), DCGANDiscriminator((4, 8), num_classes=10)
+  z = jax.random.normal(jax.random.key(0), (4, 100))
+  y0, y1 = jnp.zeros(4, jnp.int32), jnp.array([1, 2, 3, 9])
+  g_vars = g.init(jax.random.key(1), z, train=False, labels_B=y0)
+  x0, x1 = (g.apply(g_vars, z, train=False, labels_B=y) for y in (y0, y1))
+  assert not np.allclose(x0, x1, atol=1e-4)  # same noise, other class: other image
+  d_vars = d.init(jax.random.key(2), x0, y0)
+  # The projection embedding starts small; make it matter as training would.
+  d_vars = jax.tree.map(lambda a: a * 50 if a.ndim == 2 and a.shape[0] == 10 else a, d_vars)
+  l0, l1 = d.apply(d_vars, x0, y0), d.apply(d_vars, x0, y1)
+  assert np.all(np.abs(np.asarray(l0 - l1)) > 1e-4)
+  with pytest.raises(ValueError, match="labels_B"):
+    g.apply(g_vars, z, train=False)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_spectral_norm_estimate_converges_to_largest_singular_value(arch):
+  if arch == "mlp":
+    d = Discriminator(hidden=(32, 16), spectral_norm=True)
+  else:
+    d = DCGANDiscriminator((8, 16), spectral_norm=True)
+  x = jax.random.normal(jax.random.key(0), (2, 28, 28))
+  variables = d.init(jax.random.key(1), x)
+  apply = jax.jit(lambda v: d.apply(v, x, update_stats=True, mutable=["spectral"])[1])
+  spectral = {"spectral": variables["spectral"]}
+  for _ in range(60):  # one power iteration per training step, as in training
+    spectral = apply({"params": variables["params"], **spectral})
+  for name, layer in variables["params"].items():
+    if "kernel" not in layer:
+      continue
+    w = np.asarray(layer["kernel"], np.float64)
+    u = np.asarray(spectral["spectral"][name]["u"], np.float64)
+    v = w @ u / np.linalg.norm(w @ u)
+    sigma_est = v @ w @ u
+    sigma_true = np.linalg.svd(w, compute_uv=False)[0]
+    np.testing.assert_allclose(sigma_est, sigma_true, rtol=1e-3)
+    # The layer really divides by it: the normalized kernel's top singular value is ~1.
+    assert abs(np.linalg.svd(w / sigma_est, compute_uv=False)[0] - 1.0) < 1e-3
+
+
+def test_spectral_norm_vectors_move_only_when_asked():
+  d = DCGANDiscriminator((4, 8), spectral_norm=True)
+  x = jnp.ones((2, 28, 28))
+  variables = d.init(jax.random.key(1), x)
+  _, frozen = d.apply(variables, x, mutable=["spectral"])
+  _, moved = d.apply(variables, x, update_stats=True, mutable=["spectral"])
+  jax.tree.map(np.testing.assert_array_equal, frozen["spectral"], variables["spectral"])
+  assert not np.allclose(moved["spectral"]["conv_1"]["u"], variables["spectral"]["conv_1"]["u"])

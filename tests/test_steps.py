@@ -181,3 +181,83 @@ def test_bfloat16_compute_keeps_float32_params_and_tracks_float32():
   assert "bf16" in hlo  # the matmuls really run in bfloat16
   for name in steps.METRIC_NAMES:  # same trajectory up to bfloat16 rounding
     np.testing.assert_allclose(metrics16[name][:3], metrics32[name][:3], rtol=0.05, atol=0.02)
+
+
+# --- recipes beyond the tutorial: penalties, n_critic, spectral norm, conditioning ------------
+
+from genjax import data, losses  # noqa: E402
+
+
+def recipe_gan(recipe, **overrides):
+  config = get_config(f"{recipe},tiny")
+  config.update(overrides)
+  gan = build_gan(config)
+  return config, gan, init_state(gan, jax.random.key(0))
+
+
+def first_d_batch(gan, state, images, base_key):
+  """The real batch, fakes and penalty key the first joint D update of step 0 uses."""
+  idx_key, d_key, _ = jax.random.split(jax.random.fold_in(base_key, 0), 3)
+  real = data.scale_to_tanh_range(images[jax.random.randint(idx_key, (gan.batch_size,), 0,
+                                                            images.shape[0])])
+  z = jax.random.normal(d_key, (gan.batch_size, gan.latent_dim))
+  fakes, _ = steps.generator_forward(gan, state, z, None, train=True)
+  return real, fakes, jax.random.fold_in(d_key, 1)
+
+
+@pytest.mark.parametrize("penalty", ["gp_weight", "r1_weight"])
+def test_penalty_inside_the_step_equals_the_explicit_one(penalty):
+  images, key = fake_dataset(), jax.random.key(7)
+  _, gan0, state = recipe_gan("dcgan", ema_decay=0.0)
+  _, gan1, _ = recipe_gan("dcgan", ema_decay=0.0, **{penalty: 3.0})
+  step = jax.jit(steps.train_step, static_argnums=0)
+  _, plain = step(gan0, state, images, key)
+  _, penalized = step(gan1, state, images, key)
+  real, fakes, gp_key = first_d_batch(gan0, state, images, key)
+  d_fn = lambda x: gan0.discriminator.apply({"params": state.d_params}, x)  # noqa: E731
+  if penalty == "gp_weight":
+    expected = 3.0 * losses.gradient_penalty_B(d_fn, real, fakes, gp_key).mean()
+  else:
+    expected = 0.5 * 3.0 * losses.r1_penalty_B(d_fn, real).mean()
+  assert float(expected) > 1e-4
+  np.testing.assert_allclose(penalized["d_loss"] - plain["d_loss"], expected, rtol=1e-3)
+
+
+def test_n_critic_updates_discriminator_n_times_per_generator_update():
+  _, gan, state = recipe_gan("wgan_gp", n_critic=3)
+  new_state, metrics = jax.jit(steps.train_step, static_argnums=0)(
+      gan, state, fake_dataset(), jax.random.key(0))
+  assert int(new_state.d_opt_state[0].count) == 3
+  assert int(new_state.g_opt_state[0].count) == 1
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+
+
+@pytest.mark.parametrize("mode", ["seed", "joint"])
+def test_spectral_norm_vectors_advance_in_d_steps_only(mode):
+  _, gan, state = recipe_gan("hinge_sn", d_update=mode)
+  new_state, _ = jax.jit(steps.train_step, static_argnums=0)(
+      gan, state, fake_dataset(), jax.random.key(0))
+  # (The output layer's u has one entry, always +-1: nothing to iterate.)
+  moved = jax.tree.map(lambda a, b: a.size == 1 or not np.allclose(a, b), new_state.d_state,
+                       state.d_state)
+  assert all(jax.tree.leaves(moved))
+  # The G step reads D (frozen): its spectral vectors pass through untouched.
+  z = jax.random.normal(jax.random.key(1), (gan.batch_size, gan.latent_dim))
+  after_g, _ = jax.jit(steps.g_adam_step, static_argnums=0)(gan, new_state, z)
+  jax.tree.map(np.testing.assert_array_equal, after_g.d_state, new_state.d_state)
+  jax.tree.map(np.testing.assert_array_equal, after_g.d_params, new_state.d_params)
+
+
+def test_conditional_training_needs_and_uses_the_labels():
+  _, gan, state = recipe_gan("cgan")
+  images = fake_dataset()
+  with pytest.raises(ValueError, match="labels_N"):
+    steps.train_chunk(gan, state, images, jax.random.key(0), 4, 2)
+  labels_a = jnp.arange(50, dtype=jnp.int32) % 10
+  labels_b = (labels_a + 3) % 10
+  out_a, _ = steps.train_chunk(gan, init_state(gan, jax.random.key(0)), images,
+                               jax.random.key(0), 4, 2, labels_a)
+  out_b, _ = steps.train_chunk(gan, init_state(gan, jax.random.key(0)), images,
+                               jax.random.key(0), 4, 2, labels_b)
+  emb_a, emb_b = out_a.d_params["label_embedding"], out_b.d_params["label_embedding"]
+  assert not np.allclose(emb_a, emb_b)

@@ -47,7 +47,8 @@ def test_sample_feeds_from_a_vae_checkpoint(trained_run, tmp_path):
 def test_bad_config_and_foreign_checkpoint_are_one_line(trained_run, tmp_path, data_root):
   workdir, _ = trained_run
   for workdir_, flag, needle in ((tmp_path / "run", "--config.binarization=otsu", "otsu"),
-                                 (workdir, "--config.latent_dim=5", "latent_dim")):
+                                 (workdir, "--config.latent_dim=5", "latent_dim"),
+                                 (workdir, "--config.conditional=True", "conditional=False")):
     result = run("vae_mnist.py", f"--workdir={workdir_}", TINY, flag, data_root=data_root)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]

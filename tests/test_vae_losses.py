@@ -1,4 +1,5 @@
-"""VAE mathematics: KL, bounds and their ordering, reparameterized gradients, the IWAE with k=1."""
+"""VAE mathematics: KL, bounds and their ordering, reparameterized gradients, the IWAE with k=1,
+and the conditional model's use of its labels."""
 
 import math
 
@@ -6,9 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import traverse_util
 from scipy import stats
 
-from genjax import vae_eval, vae_losses, vae_steps
+from genjax import vae_data, vae_eval, vae_losses, vae_steps
 from genjax.configs.vae_mnist import get_config
 from genjax.vae_state import build_setup, decode, decoder_log_prob, encode, init_state
 
@@ -114,15 +116,23 @@ def sharpened(params, scale=3.0):
   return {**params, "decoder": jax.tree.map(lambda p: p * scale, params["decoder"])}
 
 
+def exact_log_likelihood_B(setup, params, x_BxHxW, labels_B=None):
+  """log p(x), or log p(x|y) given labels, by quadrature over a 1-D latent."""
+  z_grid = jnp.linspace(-9.0, 9.0, 6001)[:, None]
+  if labels_B is None:
+    out_GxBxHxW = decode(setup, params, z_grid)[:, None]
+  else:
+    out_GxBxHxW = jnp.stack([decode(setup, params, z_grid, vae_data.one_hot(jnp.full(6001, k)))
+                             for k in labels_B], axis=1)
+  log_joint_GxB = (decoder_log_prob(setup, params, out_GxBxHxW, x_BxHxW[None])
+                   + vae_losses.std_normal_log_prob(z_grid)[:, None])
+  return jax.nn.logsumexp(log_joint_GxB, axis=0) + jnp.log(z_grid[1, 0] - z_grid[0, 0])
+
+
 def test_elbo_below_iwae_below_exact_log_likelihood():
   setup, params = tiny_setup(latent_dim=1, hidden=(8,))
   params, x = sharpened(params), binary_images(3, seed=7)
-  # Exact log p(x) by quadrature over the 1-D latent.
-  z_grid = jnp.linspace(-9.0, 9.0, 6001)[:, None]
-  out = decode(setup, params, z_grid)
-  log_joint_GxB = (decoder_log_prob(setup, params, out[:, None], x[None])
-                   + vae_losses.std_normal_log_prob(z_grid)[:, None])
-  exact_B = jax.nn.logsumexp(log_joint_GxB, axis=0) + jnp.log(z_grid[1, 0] - z_grid[0, 0])
+  exact_B = exact_log_likelihood_B(setup, params, x)
   bounds = vae_eval.batch_bounds(setup, params, x, jax.random.key(8), 5000, 1000, 50)
   elbo, iwae50, log_p = -bounds["neg_elbo"], -bounds["neg_iwae_bound"], -bounds["nll"]
   assert (np.asarray(exact_B - elbo) > 0.5).all(), exact_B - elbo  # a gap worth ordering
@@ -130,6 +140,24 @@ def test_elbo_below_iwae_below_exact_log_likelihood():
   np.testing.assert_array_less(iwae50, log_p)
   np.testing.assert_array_less(log_p, exact_B + 0.02)  # a bound, up to Monte-Carlo noise
   np.testing.assert_array_less(exact_B - log_p, 0.2 * (exact_B - elbo))  # and a tight one
+
+
+def test_conditional_bounds_are_below_exact_log_p_x_given_y():
+  setup, params = tiny_setup(latent_dim=1, hidden=(8,), conditional=True)
+  params, x, labels = sharpened(params), binary_images(3, seed=7), jnp.array([1, 7, 4])
+  exact_B = exact_log_likelihood_B(setup, params, x, labels)
+  # The label matters, so bounds computed with the wrong one would miss by nats.
+  assert (np.abs(exact_B - exact_log_likelihood_B(setup, params, x, jnp.roll(labels, 1))) > 1).all()
+  bounds = [vae_eval.batch_bounds(setup, params, x, jax.random.key(k), 5000, 1000, 50, labels)
+            for k in range(8)]
+  elbo, iwae50, log_p = (-np.array([b[name] for b in bounds])
+                         for name in ("neg_elbo", "neg_iwae_bound", "nll"))
+  assert (np.asarray(exact_B - elbo) > 0.5).all(), exact_B - elbo
+  np.testing.assert_array_less(elbo.mean(0), iwae50.mean(0))
+  np.testing.assert_array_less(iwae50.mean(0), log_p.mean(0))
+  # A bound up to Monte-Carlo noise (one k=5000 estimate varies by ~0.05 nats here).
+  np.testing.assert_array_less(log_p.mean(0), exact_B + 4 * log_p.std(0) / np.sqrt(8) + 0.01)
+  np.testing.assert_array_less(exact_B - log_p.mean(0), 0.2 * (exact_B - elbo.mean(0)))
 
 
 def test_grouped_bound_is_the_mean_of_group_bounds():
@@ -143,15 +171,37 @@ def test_grouped_bound_is_the_mean_of_group_bounds():
 
 @pytest.mark.parametrize("overrides", [
     {"model": "ae"}, {"model": "iwae"}, {"decoder": "gaussian", "learn_decoder_std": True},
-    {"arch": "conv", "conv_channels": (4, 8)}])
+    {"arch": "conv", "conv_channels": (4, 8)}, {"conditional": True, "model": "iwae"}])
 def test_every_model_has_finite_loss_and_gradients(overrides):
   setup, params = tiny_setup(**overrides)
   x = binary_images() * 0.8 + 0.1  # grey levels suit both decoders
+  y = vae_data.one_hot(jnp.arange(4)) if setup.conditional else None
   objective = vae_steps.OBJECTIVES[setup.model]
   (loss, metrics), grads = jax.jit(jax.value_and_grad(objective, argnums=1, has_aux=True),
-                                   static_argnums=0)(setup, params, x, jax.random.key(0))
+                                   static_argnums=0)(setup, params, x, jax.random.key(0), y)
   assert set(metrics) | {"loss"} == set(vae_steps.METRIC_NAMES[setup.model])
   assert np.isfinite(loss) and all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
-  assert decode(setup, params, jnp.zeros((2, setup.latent_dim))).shape == (2, 28, 28)
+  y2 = None if y is None else y[:2]
+  assert decode(setup, params, jnp.zeros((2, setup.latent_dim)), y2).shape == (2, 28, 28)
   if overrides.get("learn_decoder_std"):
     assert float(jnp.abs(grads["decoder_log_std"])) > 0
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_conditional_model_uses_the_label(arch):
+  setup, params = tiny_setup(conditional=True, arch=arch, conv_channels=(4, 8))
+  x, z = binary_images(), jax.random.normal(jax.random.key(1), (4, setup.latent_dim))
+  y3, y5 = (vae_data.one_hot(jnp.full(4, label)) for label in (3, 5))
+  assert not np.allclose(decode(setup, params, z, y3), decode(setup, params, z, y5))
+  (mean3, logvar3), (mean5, logvar5) = encode(setup, params, x, y3), encode(setup, params, x, y5)
+  assert not np.allclose(mean3, mean5) and not np.allclose(logvar3, logvar5)
+  # The label only widens the first dense layer of each network by 10 input rows, so an
+  # unconditional model keeps its parameters (and old checkpoints) as they were.
+  _, plain = tiny_setup(arch=arch, conv_channels=(4, 8))
+  cond, uncond = (traverse_util.flatten_dict(p, sep="/") for p in (params, plain))
+  assert cond.keys() == uncond.keys()
+  grown = {name: np.subtract(cond[name].shape, uncond[name].shape).tolist() for name in uncond
+           if cond[name].shape != uncond[name].shape}
+  assert grown == {"encoder/Dense_0/kernel": [10, 0], "decoder/Dense_0/kernel": [10, 0]}
+  with pytest.raises(ValueError, match="num_classes=10"):
+    decode(setup, params, z)  # a conditional model refuses to run without labels

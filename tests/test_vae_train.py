@@ -1,13 +1,16 @@
-"""The VAE loop: config checks, outputs, determinism, resume bit-identity, guards, sampling."""
+"""The VAE loop: config checks, outputs, determinism, resume bit-identity, guards, sampling,
+and the conditional VAE's runs and class-conditional samples."""
 
+import functools
 import json
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
-from genjax import checkpoint, sampling, vae_data, vae_steps, vae_train
+from genjax import checkpoint, sampling, vae_data, vae_sampling, vae_steps, vae_train
 from genjax.configs.vae_mnist import get_config
 from genjax.errors import CheckpointError, ConfigError, TrainingDiverged
 from genjax.vae_state import IDENTITY_KEYS, build_setup, init_state
@@ -55,6 +58,13 @@ def test_bad_config_names_the_field(vae_config, key, value):
   vae_config[key] = value
   with pytest.raises(ConfigError, match=f"config.{key}"):
     vae_train.validate_config(vae_config)
+
+
+def test_conditional_must_be_a_bool(vae_config):
+  # A ConfigDict rejects a str for a bool field; a run's config.json can still hold one.
+  config = ml_collections.ConfigDict({**vae_config.to_dict(), "conditional": "yes"})
+  with pytest.raises(ConfigError, match="config.conditional"):
+    vae_train.validate_config(config)
 
 
 def test_epochs_become_steps(vae_config):
@@ -105,6 +115,12 @@ def test_chunks_are_deterministic_seeded_and_compose(vae_config, model):
   assert int(state_a.step) == 5 and np.isnan(metrics_a["loss"][5:]).all()
 
 
+def test_conditional_chunks_need_the_labels(vae_config):
+  vae_config.conditional = True
+  with pytest.raises(ValueError, match="needs labels_N"):
+    run_chunk(vae_config, 1, 2)  # the pixels alone
+
+
 def test_run_writes_outputs(vae_config, tmp_path):
   vae_config.eval_interval = 3
   summary = vae_train.train_and_evaluate(vae_config, tmp_path)
@@ -122,13 +138,46 @@ def test_run_writes_outputs(vae_config, tmp_path):
   assert sorted(p.name for p in (tmp_path / "images").glob("*.png")) == [
       "mnist_0.png", "mnist_3.png", "mnist_6.png"]
   assert checkpoint_steps(tmp_path) == [3, 6]
+  assert result["conditional"] is False and not (tmp_path / "samples_by_class.png").exists()
   images = sampling.sample_images(tmp_path, 1500, seed=1)
   assert images.shape == (1500, 28, 28) and images.dtype == np.float32
   assert 0.0 <= images.min() and images.max() <= 1.0 and images.std() > 0.01
   np.testing.assert_array_equal(images, sampling.sample_images(tmp_path, 1500, seed=1))
+  with pytest.raises(ConfigError, match="is not conditional"):
+    vae_sampling.sample_images(tmp_path, sampling.load_run_config(tmp_path), 10, label=3)
 
 
-def test_interrupted_run_resumes_bit_identically(vae_config, tmp_path, monkeypatch):
+def test_conditional_run_samples_by_class(vae_config, tmp_path):
+  vae_config.conditional = True
+  summary = vae_train.train_and_evaluate(vae_config, tmp_path)
+  result = json.loads((tmp_path / "eval.json").read_text())
+  assert result["conditional"] is True  # the figures are bounds on log p(x|y)
+  assert result["neg_elbo"] >= result["neg_iwae_bound"] >= result["nll"] > 0
+  assert (tmp_path / "samples_by_class.png").stat().st_size > 1000
+  assert "samples_by_class.png" in summary["pictures"] and not (tmp_path / "manifold.png").exists()
+  sample = functools.partial(vae_sampling.sample_images, tmp_path,
+                             sampling.load_run_config(tmp_path), 30, 1)
+  by_label = [sample(label=k) for k in range(10)]
+  np.testing.assert_array_equal(by_label[3], sample(label=3))
+  assert not np.array_equal(by_label[3], by_label[5])
+  # Without a label each sample decodes the same z with a uniformly drawn label.
+  mixed = sample()
+  distance_NxK = np.stack([np.abs(mixed - images).max(axis=(1, 2)) for images in by_label], 1)
+  assert (distance_NxK.min(axis=1) < 1e-6).all()
+  assert len(set(distance_NxK.argmin(axis=1))) > 3
+  with pytest.raises(ConfigError, match="--label"):
+    sample(label=10)
+  # An unconditional config refuses its checkpoint (wider layers) and writes nothing.
+  before = snapshot(tmp_path)
+  vae_config.update(conditional=False, num_steps=9)
+  with pytest.raises(CheckpointError):
+    vae_train.train_and_evaluate(vae_config, tmp_path)
+  assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_interrupted_run_resumes_bit_identically(vae_config, tmp_path, monkeypatch, conditional):
+  vae_config.conditional = conditional
   vae_train.train_and_evaluate(vae_config, tmp_path / "whole")
   save_grid = vae_train.save_prior_grid
 
@@ -158,7 +207,8 @@ def test_interrupted_run_resumes_bit_identically(vae_config, tmp_path, monkeypat
 def test_foreign_checkpoints_are_refused_and_nothing_overwritten(vae_config, tmp_path):
   vae_train.train_and_evaluate(vae_config, tmp_path)
   before = snapshot(tmp_path)
-  for key, value in (("latent_dim", 3), ("binarization", "static"), ("model", "iwae")):
+  for key, value in (("latent_dim", 3), ("binarization", "static"), ("model", "iwae"),
+                     ("conditional", True)):
     other = vae_config.copy_and_resolve_references()
     other.update({key: value, "num_steps": 9})
     with pytest.raises(CheckpointError, match=key):

@@ -13,11 +13,18 @@ Variants: --config=genjax/configs/vae_mnist.py:VARIANT with VARIANT one of
 Options:  --config.model=vae|iwae|ae --config.decoder=gaussian --config.binarization=static|none
           --config.dataset=fashion_mnist --config.beta=4 --config.num_epochs=100
           --config.eval_num=1000 (test subset) --config.eval_nll_k=0 (skip the k=5000 NLL)
+Conditional (class-conditional generation, any variant):
+  python experiments/vae_mnist.py --config.conditional=True
+  q(z|x,y) and p(x|z,y) see the one-hot label y (next to the flattened image or the conv
+  features, and next to z); the test figures are then bounds on log p(x|y) given the true test
+  labels (eval.json says "conditional": true), and samples_by_class.png shows row k = label k.
 
 Measured on a 2-core AMD EPYC CPU shared with other jobs (load 2-5), JAX 0.10.2; test figures
 in nats on all 10,000 test images binarized once (binarize_seed 0); NLL with k=5000:
   flax_example (--config=...:flax_example): 10 epochs (4688 steps) in 24 s of training,
     test neg ELBO 102.93 (target <= 104), IWAE-50 bound 98.21.
+    With --config.conditional=True: 25.0 s of training (37.7 s wall), bounds on log p(x|y):
+    neg ELBO 99.07, IWAE-50 94.66; the judge labels 55% of samples drawn with label k as k.
   classic VAE (--config.num_epochs=200): 120,000 steps in 550 s (265 s for as many steps on a
     quieter machine), test NLL 88.87, neg ELBO 92.66, IWAE-50 bound 89.64, 19 active units;
     the k=5000 NLL took 369 s (37 ms per test image). Published after 3280 epochs: 86.76.
@@ -37,6 +44,7 @@ TRAIN_SIZE = 60_000  # MNIST and Fashion-MNIST training sets
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.model = "vae"  # vae (ELBO) | iwae (k-sample bound) | ae (deterministic autoencoder)
+  c.conditional = False  # True: q(z|x,y), p(x|z,y) with one-hot labels y; figures on log p(x|y)
   c.dataset = "mnist"  # or fashion_mnist
   c.data_dir = ""  # mnist/ and fashion-mnist/ gz files; else $GENJAX_DATA_DIR, else TFDS
   c.seed = 0

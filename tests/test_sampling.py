@@ -1,0 +1,43 @@
+"""Sampling by class from conditional runs, and the errors around --label."""
+
+import numpy as np
+import pytest
+
+from genjax import sampling, train
+from genjax.configs.gan_mnist import get_config
+from genjax.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, data_root):
+  """A tiny conditional and a tiny unconditional DCGAN run."""
+  out = {}
+  for recipe in ("cgan", "dcgan"):
+    config = get_config(f"{recipe},tiny")
+    config.data_dir = data_root
+    out[recipe] = tmp_path_factory.mktemp(recipe)
+    train.train_and_evaluate(config, out[recipe])
+  return out
+
+
+def test_label_selects_the_class_and_is_deterministic(runs):
+  threes = sampling.sample_images(runs["cgan"], 7, seed=1, label=3)
+  sevens = sampling.sample_images(runs["cgan"], 7, seed=1, label=7)
+  assert threes.shape == (7, 28, 28) and 0 <= threes.min() and threes.max() <= 1
+  np.testing.assert_array_equal(threes, sampling.sample_images(runs["cgan"], 7, seed=1, label=3))
+  assert not np.allclose(threes, sevens)  # same noise, other class
+
+
+def test_sample_by_class_covers_every_class(runs):
+  images, labels = sampling.sample_by_class(runs["cgan"], 25, seed=0)
+  assert images.shape == (25, 28, 28)
+  np.testing.assert_array_equal(np.bincount(labels), [3] * 5 + [2] * 5)
+  np.testing.assert_array_equal(images[:3], sampling.sample_images(runs["cgan"], 3, 0, label=0))
+
+
+def test_bad_labels_are_one_line_errors(runs):
+  with pytest.raises(ConfigError, match="not conditional"):
+    sampling.sample_images(runs["dcgan"], 4, label=3)
+  for bad in (10, -1):
+    with pytest.raises(ConfigError, match="--label"):
+      sampling.sample_images(runs["cgan"], 4, label=bad)
