@@ -85,15 +85,9 @@ def _spec_value(value):
 
 
 def restore_identity(config: ml_collections.ConfigDict) -> dict:
-  """The identity a checkpoint must carry to be restored under `config`.
-
-  An unconditional run does not ask for conditional=False: checkpoints written before the
-  field existed lack it. A conditional checkpoint still cannot load: its layers are wider.
-  """
-  identity = checkpoint.identity_of(config, IDENTITY_KEYS)
-  if not identity.get("conditional", True):
-    del identity["conditional"]
-  return identity
+  """The identity a checkpoint must carry to be restored under `config` (checkpoints written
+  before `conditional` existed count as conditional=False: checkpoint.IDENTITY_DEFAULTS)."""
+  return checkpoint.identity_of(config, IDENTITY_KEYS)
 
 
 def build_setup(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VAESetup:

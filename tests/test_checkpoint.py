@@ -62,3 +62,10 @@ def test_shape_mismatch_behind_matching_identity_is_caught(tmp_path):
   abstract = jax.eval_shape(lambda: init_state(gan_big, jax.random.key(0)))
   with pytest.raises(CheckpointError, match="does not fit this model|corrupt"):
     checkpoint.restore_latest(manager, abstract, checkpoint.identity_of(config))
+
+
+def test_identity_keys_newer_than_a_checkpoint_take_their_old_default(tmp_path):
+  # A checkpoint written before `conditional` existed was unconditional.
+  checkpoint.check_identity({"model": "vae"}, {"model": "vae", "conditional": False}, tmp_path)
+  with pytest.raises(CheckpointError, match="conditional=False"):
+    checkpoint.check_identity({"model": "vae"}, {"model": "vae", "conditional": True}, tmp_path)

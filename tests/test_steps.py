@@ -261,3 +261,14 @@ def test_conditional_training_needs_and_uses_the_labels():
                                jax.random.key(0), 4, 2, labels_b)
   emb_a, emb_b = out_a.d_params["label_embedding"], out_b.d_params["label_embedding"]
   assert not np.allclose(emb_a, emb_b)
+
+
+@pytest.mark.parametrize("loss", ["nsgan", "lsgan", "hinge", "wgan"])
+def test_every_loss_and_regularizer_runs_on_the_mlp_too(loss):
+  _, gan, state = tiny_gan(d_update="joint", loss=loss, spectral_norm=True, r1_weight=1.0,
+                           gp_weight=1.0, n_critic=2, ema_decay=0.99, conditional=True)
+  labels = jnp.arange(50, dtype=jnp.int32) % 10
+  new_state, metrics = steps.train_chunk(gan, state, fake_dataset(), jax.random.key(0), 4, 2,
+                                         labels)
+  assert all(np.isfinite(metrics[k][:2]).all() for k in steps.METRIC_NAMES)
+  assert int(new_state.d_opt_state[0].count) == 4 and new_state.d_state and new_state.g_ema

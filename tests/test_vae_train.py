@@ -167,10 +167,10 @@ def test_conditional_run_samples_by_class(vae_config, tmp_path):
   assert len(set(distance_NxK.argmin(axis=1))) > 3
   with pytest.raises(ConfigError, match="--label"):
     sample(label=10)
-  # An unconditional config refuses its checkpoint (wider layers) and writes nothing.
+  # An unconditional config refuses its checkpoint, naming the key, and writes nothing.
   before = snapshot(tmp_path)
   vae_config.update(conditional=False, num_steps=9)
-  with pytest.raises(CheckpointError):
+  with pytest.raises(CheckpointError, match="conditional=True"):
     vae_train.train_and_evaluate(vae_config, tmp_path)
   assert snapshot(tmp_path) == before
 

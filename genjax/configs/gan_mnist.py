@@ -6,8 +6,10 @@ Recipes:  --config=genjax/configs/gan_mnist.py:RECIPE with RECIPE one of
 Variants: --config.dataset=fashion_mnist, --config.d_update=joint, --config.num_steps=30000,
           --config.ema_decay=0 (EMA off), --config.conditional=True (any recipe)
 Expected: the tutorial in 15-20 s on a 2-core CPU, d_loss ~0.6, d_acc ~0.65, g_loss ~0.9-1.1 at
-the end and recognisable digits in images/mnist_2000.png; the recipes' measured FIDs and times
-are in the README's results table.
+the end and recognisable digits in images/mnist_2000.png. cgan (25,000 iterations): 519 s of
+training on MNIST, then `python experiments/evaluate.py --workdir W --num 10000` gives FID 9.49,
+score 9.84, every class 9.7-10.2%, label accuracy 99.1%; Fashion-MNIST 558 s, FID 50.0. Every
+recipe's figures are in the README's results table.
 """
 
 import ml_collections
