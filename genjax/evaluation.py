@@ -11,6 +11,7 @@ import numpy as np
 
 from genjax import checkpoint, classifier, data, metrics
 from genjax.errors import GenjaxError
+from genjax.train_state import balanced_labels
 
 METRIC_KEYS = ("fid", "score", "kl_to_uniform", "confident", "precision", "recall")
 PR_K = 3  # neighbours for improved precision/recall (Kynkäänniemi et al. 2019)
@@ -117,7 +118,7 @@ def make_sample_scorer(generate_fn, latent_dim: int, dataset: str, data_dir: str
   num_classes, when the samples are class-balanced and scored for label accuracy too.
   """
   noise_NxZ = jax.random.normal(key, (num, latent_dim))
-  labels_N = jnp.arange(num, dtype=jnp.int32) % num_classes if num_classes else None
+  labels_N = balanced_labels(num, num_classes) if num_classes else None
   gen = jax.jit(lambda state, z, y: generate_fn(state, z, y) * 0.5 + 0.5)
 
   def score(state) -> dict:

@@ -83,10 +83,8 @@ def sampler(workdir, run_config):
     chunks = []
     for i in range(0, num, SAMPLE_BATCH):
       z = jax.random.normal(jax.random.fold_in(key, i), (SAMPLE_BATCH, config.latent_dim))
-      labels = None
-      if gan.num_classes:
-        labels = np.full(SAMPLE_BATCH, label) if label is not None else \
-            (np.arange(i, i + SAMPLE_BATCH) % gan.num_classes)
+      # label None: generate's balanced labels (SAMPLE_BATCH is a multiple of the classes).
+      labels = None if label is None else np.full(SAMPLE_BATCH, label)
       chunks.append(np.asarray(gen(state, z, labels)))
     return np.clip(np.concatenate(chunks)[:num], 0.0, 1.0).astype(np.float32)
 

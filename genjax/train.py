@@ -212,8 +212,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict:
   log = MetricsLog(workdir / "metrics.jsonl", start_step)
   images_dev = sharding.put_replicated(images_NxHxW, mesh)  # once: batches gathered on device
   labels_dev = sharding.put_replicated(labels_N, mesh) if gan.num_classes else None
-  grid_noise = jax.random.normal(grid_key, (grid_rows_cols(gan, config)[0] *
-                                            grid_rows_cols(gan, config)[1], config.latent_dim))
+  grid_rows, grid_cols = grid_rows_cols(gan, config)
+  grid_noise = jax.random.normal(grid_key, (grid_rows * grid_cols, config.latent_dim))
   if start_step == 0:
     save_grid(gan, state, grid_noise, workdir, config, 0)
   evaluator = None

@@ -39,9 +39,10 @@ def to_inputs(pixels_BxHxW, binarization: str, key: jax.Array | None = None):
   return pixels_BxHxW.astype(jnp.float32) / 255.0
 
 
-def one_hot(labels_B) -> jnp.ndarray:
-  """Integer labels as a conditional model's inputs: one-hot float32 B x NUM_CLASSES."""
-  return jax.nn.one_hot(labels_B, NUM_CLASSES, dtype=jnp.float32)
+def one_hot(labels_B) -> jnp.ndarray | None:
+  """Integer labels as a conditional model's inputs: one-hot float32 B x NUM_CLASSES (None
+  stays None: an unconditional model takes no labels)."""
+  return None if labels_B is None else jax.nn.one_hot(labels_B, NUM_CLASSES, dtype=jnp.float32)
 
 
 def eval_inputs(config) -> tuple[np.ndarray, np.ndarray]:

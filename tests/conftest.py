@@ -34,3 +34,11 @@ def run_experiment(script, *args, data_root=None):
     env["GENJAX_DATA_DIR"] = data_root
   return subprocess.run([sys.executable, str(PROJECT_ROOT / "experiments" / script), *args],
                         capture_output=True, text=True, env=env, timeout=300)
+
+
+def trained_experiment(tmp_path_factory, script, *args, data_root):
+  """(workdir, result) of a finished run of experiments/<script> in a fresh folder."""
+  workdir = tmp_path_factory.mktemp(script.removesuffix(".py")) / "run"
+  result = run_experiment(script, f"--workdir={workdir}", *args, data_root=data_root)
+  assert result.returncode == 0, result.stderr
+  return workdir, result

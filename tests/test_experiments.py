@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.conftest import run_experiment as run
+from tests.conftest import trained_experiment
 
 TINY = f"--config={PROJECT_ROOT}/genjax/configs/gan_mnist.py:tiny"
 
@@ -24,11 +25,8 @@ def assert_one_line_error(result, *needles):
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, data_root):
-  workdir = tmp_path_factory.mktemp("gan") / "run"
-  result = run("gan_mnist.py", f"--workdir={workdir}", TINY, "--config.print_interval=3",
-               data_root=data_root)
-  assert result.returncode == 0, result.stderr
-  return workdir, result
+  return trained_experiment(tmp_path_factory, "gan_mnist.py", TINY, "--config.print_interval=3",
+                            data_root=data_root)
 
 
 def test_gan_mnist_leaves_pngs_metrics_checkpoint(trained_run):

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.conftest import run_experiment as run
+from tests.conftest import trained_experiment
 
 TINY = f"--config={PROJECT_ROOT}/genjax/configs/vae_mnist.py:tiny"
 
@@ -15,11 +16,8 @@ TINY = f"--config={PROJECT_ROOT}/genjax/configs/vae_mnist.py:tiny"
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, data_root):
-  workdir = tmp_path_factory.mktemp("vae") / "run"
-  result = run("vae_mnist.py", f"--workdir={workdir}", TINY, "--config.model=iwae",
-               data_root=data_root)
-  assert result.returncode == 0, result.stderr
-  return workdir, result
+  return trained_experiment(tmp_path_factory, "vae_mnist.py", TINY, "--config.model=iwae",
+                            data_root=data_root)
 
 
 def test_vae_mnist_leaves_eval_pictures_metrics_checkpoint(trained_run):
