@@ -1,7 +1,7 @@
 """Scores generated images with the shipped judge (classifier-FID, score, coverage, P/R).
 
   python experiments/evaluate.py --samples samples.npz [--dataset mnist]
-  python experiments/evaluate.py --workdir runs/gan [--num 10000] [--seed 0]
+  python experiments/evaluate.py --workdir runs/gan [--num 10000] [--seed 0] [--degraded]
 
 Prints a table (the samples, the real-data floor, uniform noise) and writes JSON next to the
 samples (FILE.eval.json) or into the workdir (eval.json), or to --json.
@@ -21,6 +21,8 @@ _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed (and the reference subset
 _DATASET = flags.DEFINE_string("dataset", None, "mnist or fashion_mnist (default: the run's).")
 _JSON = flags.DEFINE_string("json", None, "Where to write the JSON report.")
 _REFERENCES = flags.DEFINE_bool("references", True, "Also score real train images and noise.")
+_DEGRADED = flags.DEFINE_bool("degraded", False, "Also score the real images blurred (0.5 px), "
+                              "noised (sigma 0.05) and binarized: the judge's sensitivity.")
 
 
 def main(argv):
@@ -28,7 +30,8 @@ def main(argv):
 
   def evaluate_and_write():
     report = evaluation.evaluate_source(_SAMPLES.value, _WORKDIR.value, _NUM.value, _SEED.value,
-                                        _DATASET.value, references=_REFERENCES.value)
+                                        _DATASET.value, references=_REFERENCES.value,
+                                        degraded=_DEGRADED.value)
     out = Path(_JSON.value or (Path(_WORKDIR.value) / "eval.json" if _WORKDIR.value
                                else Path(_SAMPLES.value).with_suffix(".eval.json")))
     try:

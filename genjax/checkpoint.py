@@ -6,6 +6,7 @@ from pathlib import Path
 import jax
 import orbax.checkpoint as ocp
 
+from genjax.config_defaults import json_defaults
 from genjax.errors import CheckpointError
 
 # Config keys that define the model and its training trajectory: a checkpoint written
@@ -14,7 +15,7 @@ from genjax.errors import CheckpointError
 IDENTITY_KEYS = ("model", "dataset", "latent_dim", "g_hidden", "d_hidden", "bn_momentum",
                  "d_update", "batch_size", "seed", "arch", "g_channels", "d_channels", "loss",
                  "gp_weight", "r1_weight", "spectral_norm", "n_critic", "ema_decay",
-                 "conditional")
+                 "conditional", "g_refine", "mode_seeking")
 
 
 def identity_of(config, keys=IDENTITY_KEYS) -> dict:
@@ -45,13 +46,9 @@ def _one_line(exc: Exception) -> str:
   return f"{type(exc).__name__}: {text[:300]}"
 
 
-# Identity keys added after checkpoints were first written: one without the key had this value.
-IDENTITY_DEFAULTS = {"conditional": False}
-
-
 def check_identity(saved: dict, expected: dict, where: Path) -> None:
   """Raises naming every identity key whose value differs between checkpoint and config."""
-  saved = {**IDENTITY_DEFAULTS, **saved}
+  saved = {**json_defaults(), **saved}  # keys newer than the checkpoint: their old values
   diffs = [f"{k}={saved.get(k)!r} (config says {v!r})" for k, v in expected.items()
            if saved.get(k) != v]
   if diffs:

@@ -8,6 +8,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import ndimage
 
 from genjax import checkpoint, classifier, data, metrics
 from genjax.errors import GenjaxError
@@ -85,15 +86,27 @@ def evaluate_images(images_NxHxW, dataset: str, data_dir: str | None = None,
   return {**scores, "num_samples": int(images.shape[0])}
 
 
-def reference_rows(dataset: str, data_dir: str | None, num: int, seed: int = 0) -> dict:
-  """The floor (real train images vs test) and uniform noise, scored like any samples."""
+def reference_rows(dataset: str, data_dir: str | None, num: int, seed: int = 0,
+                   degraded: bool = False) -> dict:
+  """The floor (real train images vs test) and uniform noise, scored like any samples.
+
+  degraded: also the same real images slightly blurred, noised and binarized, which shows
+  how much of an FID small pixel-level differences alone can cost.
+  """
   train_images, _ = data.load_dataset(dataset, "train", data_dir)
   rng = np.random.default_rng(seed)
   subset = train_images[rng.choice(len(train_images), size=min(num, len(train_images)),
-                                   replace=False)]
+                                   replace=False)].astype(np.float32) / 255.0
   noise = rng.uniform(0.0, 1.0, size=(num, 28, 28)).astype(np.float32)
-  return {"real_train": evaluate_images(subset.astype(np.float32) / 255.0, dataset, data_dir),
+  rows = {"real_train": evaluate_images(subset, dataset, data_dir),
           "uniform_noise": evaluate_images(noise, dataset, data_dir)}
+  if degraded:
+    versions = {"real_blur_0.5px": ndimage.gaussian_filter(subset, (0, 0.5, 0.5)),
+                "real_noise_0.05": subset + rng.normal(0.0, 0.05, subset.shape),
+                "real_binarized": (subset > 0.5).astype(np.float32)}
+    rows.update({name: evaluate_images(np.clip(x, 0.0, 1.0).astype(np.float32), dataset, data_dir)
+                 for name, x in versions.items()})
+  return rows
 
 
 def format_table(rows: dict) -> str:
@@ -163,7 +176,7 @@ class PeriodicEvaluator:
 
 def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
                     dataset: str | None = None, data_dir: str | None = None,
-                    references: bool = True) -> dict:
+                    references: bool = True, degraded: bool = False) -> dict:
   """The report evaluate.py prints and writes: metrics, references, judge identity, provenance."""
   from genjax import sampling  # sampling builds models: only needed for --workdir
 
@@ -191,7 +204,7 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
   rows = {"samples": evaluate_images(images, dataset, data_dir, str(samples or workdir), labels)}
   eval_s = time.perf_counter() - t0
   if references:
-    rows.update(reference_rows(dataset, data_dir, len(images), seed))
+    rows.update(reference_rows(dataset, data_dir, len(images), seed, degraded))
   return {**source, "dataset": dataset, "num_samples": len(images),
           "judge": reference(dataset, data_dir).judge.identity, "eval_s": round(eval_s, 3),
           "rows": rows}

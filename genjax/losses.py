@@ -81,3 +81,15 @@ def gradient_penalty_B(d_fn, real_BxHxW, fake_BxHxW, key: jax.Array) -> jnp.ndar
 def r1_penalty_B(d_fn, real_BxHxW) -> jnp.ndarray:
   """R1 (Mescheder et al. 2018): ||grad D(x)||² on real data; weighted by gamma / 2."""
   return input_grad_sq_norm_B(d_fn, real_BxHxW)
+
+
+def mode_seeking_P(fakes_BxHxW: jnp.ndarray, z_BxZ: jnp.ndarray) -> jnp.ndarray:
+  """MSGAN (Mao et al. 2019): 1 / (image distance / noise distance) per pair, to be minimized.
+
+  Pairs row i with row i + B/2, which share a label in conditional runs; G lowers the term by
+  making different noise give different images, which counters within-class mode collapse.
+  """
+  x1, x2 = jnp.split(fakes_BxHxW.reshape(fakes_BxHxW.shape[0], -1), 2)
+  z1, z2 = jnp.split(z_BxZ, 2)
+  ratio_P = jnp.mean(jnp.abs(x1 - x2), -1) / jnp.mean(jnp.abs(z1 - z2), -1)
+  return 1.0 / (ratio_P + 1e-5)

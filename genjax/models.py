@@ -95,6 +95,7 @@ class DCGANGenerator(nn.Module):
   image_shape: tuple[int, int] = (28, 28)
   bn_momentum: float = 0.9
   num_classes: int = 0
+  refine_channels: int = 0  # >0: upsample to this many channels, then a full-size 3x3 conv
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -109,7 +110,11 @@ class DCGANGenerator(nn.Module):
     dense = lambda n, name: Dense(n, dtype=self.dtype, name=name)  # noqa: E731
     for i, c in enumerate(self.channels[1:]):
       h = nn.relu(bn()(upsample_2x(h, c, f"up_{i}", dense)))
-    out = upsample_2x(h, 1, "out", dense)[..., 0]
+    if self.refine_channels:
+      h = nn.relu(bn()(upsample_2x(h, self.refine_channels, "up_refine", dense)))
+      out = dense(1, "out")(patches_3x3(h, 1))[..., 0]
+    else:
+      out = upsample_2x(h, 1, "out", dense)[..., 0]
     return jnp.tanh(out).astype(jnp.float32)
 
 

@@ -110,7 +110,10 @@ def g_loss_fn(gan: GAN, g_params, g_batch_stats, d_params, z_BxZ, labels_B=None,
       mutable=["batch_stats"])
   frozen = jax.lax.stop_gradient((d_params, d_state or {}))
   logits_B, _ = d_logits(gan, *frozen, fakes_BxHxW, labels_B)
-  return losses.generator_loss(logits_B, gan.loss), new_vars["batch_stats"]
+  loss = losses.generator_loss(logits_B, gan.loss)
+  if gan.mode_seeking:
+    loss += gan.mode_seeking * losses.mode_seeking_P(fakes_BxHxW, z_BxZ).mean()
+  return loss, new_vars["batch_stats"]
 
 
 def g_adam_step(gan: GAN, state: GANState, z_BxZ, labels_B=None) -> tuple[GANState, jnp.ndarray]:
@@ -161,8 +164,12 @@ def train_step(gan: GAN, state: GANState, images_NxHxW, base_key,
   z_g_BxZ = shard(jax.random.normal(g_noise_key, (gan.batch_size, gan.latent_dim)))  # fresh
   g_labels_B = None
   if gan.num_classes:
-    g_labels_B = shard(jax.random.randint(jax.random.fold_in(g_noise_key, 1), (gan.batch_size,),
-                                          0, gan.num_classes))
+    label_key = jax.random.fold_in(g_noise_key, 1)
+    if gan.mode_seeking:  # the two halves are pairs with one label each
+      half_B = jax.random.randint(label_key, (gan.batch_size // 2,), 0, gan.num_classes)
+      g_labels_B = shard(jnp.concatenate([half_B, half_B]))
+    else:
+      g_labels_B = shard(jax.random.randint(label_key, (gan.batch_size,), 0, gan.num_classes))
   state, g_loss = g_adam_step(gan, state, z_g_BxZ, g_labels_B)
   state = state.replace(step=state.step + 1)
   return state, {"d_loss": d_loss, "d_acc": d_acc, "g_loss": g_loss}

@@ -11,8 +11,9 @@ import numpy as np
 import tqdm
 
 from genjax import checkpoint, data, evaluation, losses, plotting, sharding, steps
+from genjax.config_defaults import config_value
 from genjax.errors import ConfigError, TrainingDiverged, WorkdirError
-from genjax.train_state import GAN, build_gan, config_value, generate, init_state
+from genjax.train_state import GAN, build_gan, generate, init_state
 
 POSITIVE_INT_KEYS = ("batch_size", "latent_dim", "sample_interval", "log_interval",
                      "checkpoint_interval", "keep_checkpoints", "steps_per_dispatch", "grid_size",
@@ -71,7 +72,7 @@ def validate_recipe(config: ml_collections.ConfigDict) -> None:
   for key in ("spectral_norm", "conditional"):
     if not isinstance(config_value(config, key), bool):
       raise ConfigError(f"config.{key} must be True or False, got {config_value(config, key)!r}")
-  for key in ("gp_weight", "r1_weight", "d_learning_rate"):
+  for key in ("gp_weight", "r1_weight", "d_learning_rate", "mode_seeking"):
     value = config_value(config, key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
       raise ConfigError(f"config.{key} must be a number >= 0, got {value!r}")
@@ -88,6 +89,14 @@ def validate_recipe(config: ml_collections.ConfigDict) -> None:
   if config_value(config, "arch") == "dcgan" and 28 % 2 ** len(config_value(config, "g_channels")):
     raise ConfigError(f"config.g_channels: {len(config_value(config, 'g_channels'))} upsamplings "
                       "do not divide 28; use 1 or 2 entries")
+  if config_value(config, "mode_seeking") and config.batch_size % 2:
+    raise ConfigError(f"config.mode_seeking pairs the batch's halves: config.batch_size must be "
+                      f"even, got {config.batch_size}")
+  refine = config_value(config, "g_refine")
+  if not _is_int(refine) or refine < 0:
+    raise ConfigError(f"config.g_refine must be an integer >= 0 (0: off), got {refine!r}")
+  if refine and config_value(config, "arch") != "dcgan":
+    raise ConfigError("config.g_refine is a layer of the dcgan generator; set config.arch='dcgan'")
   penalties = config_value(config, "gp_weight") or config_value(config, "r1_weight")
   if penalties and config.d_update != "joint":
     raise ConfigError("config.gp_weight / config.r1_weight need config.d_update='joint' (the "

@@ -9,6 +9,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
+from genjax.config_defaults import NEWER_KEY_DEFAULTS, config_value
 from genjax.data import NUM_CLASSES
 from genjax.models import DCGANDiscriminator, DCGANGenerator, Discriminator, Generator
 
@@ -35,6 +36,7 @@ class GAN:
   n_critic: int = 1  # D updates per G update
   ema_decay: float = 0.0  # >0: an EMA of G's variables, used for every sample
   num_classes: int = 0  # >0: class-conditional G and D
+  mode_seeking: float = 0.0  # weight of MSGAN's diversity term in G's loss
 
   spec: tuple = ()  # the config values it was built from
 
@@ -71,19 +73,8 @@ def keras_adam(learning_rate: float, config: ml_collections.ConfigDict, updates_
   return optax.adam(learning_rate, b1=config.beta1, b2=config.beta2, eps=config.adam_eps)
 
 
-# Recipe keys added after the tutorial's: configs without them mean the tutorial's choice.
-RECIPE_DEFAULTS = {"compute_dtype": "float32", "arch": "mlp", "g_channels": (128, 64),
-                   "d_channels": (64, 128), "loss": "nsgan", "gp_weight": 0.0,
-                   "r1_weight": 0.0, "spectral_norm": False, "n_critic": 1, "ema_decay": 0.0,
-                   "conditional": False, "d_learning_rate": 0.0, "lr_schedule": "constant"}
 GAN_SPEC_KEYS = ("g_hidden", "d_hidden", "bn_momentum", "learning_rate", "beta1", "beta2",
-                 "adam_eps", "latent_dim", "batch_size", "d_update", *RECIPE_DEFAULTS)
-
-
-def config_value(config, key: str):
-  """config[key], or the tutorial's default for a recipe key; lists as tuples (hashable)."""
-  value = config.get(key, RECIPE_DEFAULTS.get(key))
-  return tuple(value) if isinstance(value, (list, tuple)) else value
+                 "adam_eps", "latent_dim", "batch_size", "d_update", *NEWER_KEY_DEFAULTS)
 
 
 def build_networks(config, num_classes: int, dtype):
@@ -91,7 +82,7 @@ def build_networks(config, num_classes: int, dtype):
   sn = bool(config_value(config, "spectral_norm"))
   if config_value(config, "arch") == "dcgan":
     return (DCGANGenerator(channels=config_value(config, "g_channels"), num_classes=num_classes,
-                           dtype=dtype),
+                           refine_channels=int(config_value(config, "g_refine")), dtype=dtype),
             DCGANDiscriminator(channels=config_value(config, "d_channels"),
                                num_classes=num_classes, spectral_norm=sn, dtype=dtype))
   return (Generator(hidden=tuple(config.g_hidden), bn_momentum=config.bn_momentum,
@@ -122,7 +113,8 @@ def build_gan(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> GA
       loss=config_value(config, "loss"), gp_weight=float(config_value(config, "gp_weight")),
       r1_weight=float(config_value(config, "r1_weight")),
       n_critic=int(config_value(config, "n_critic")),
-      ema_decay=float(config_value(config, "ema_decay")), num_classes=num_classes)
+      ema_decay=float(config_value(config, "ema_decay")), num_classes=num_classes,
+      mode_seeking=float(config_value(config, "mode_seeking")))
 
 
 def init_state(gan: GAN, key: jax.Array, image_shape=(28, 28)) -> GANState:

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from genjax.config_defaults import config_value
 from genjax.data import NUM_CLASSES
 from genjax.layers import patches_3x3, upsample_2x
 
@@ -162,4 +163,4 @@ def build_vae_module(config) -> VAE:
   learn_std = config.decoder == "gaussian" and config.learn_decoder_std
   return VAE(encoder, decoder, learn_std=learn_std,
              init_log_std=math.log(config.decoder_std),
-             num_classes=NUM_CLASSES if config.conditional else 0)
+             num_classes=NUM_CLASSES if config_value(config, "conditional") else 0)

@@ -7,21 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax import checkpoint, vae_data
+from genjax.config_defaults import config_value
 from genjax.errors import CheckpointError, ConfigError
 from genjax.sampling import check_label
 from genjax.vae_models import NUM_CLASSES
 from genjax.vae_state import build_setup, decode_mean, init_state, restore_identity
 
 SAMPLE_BATCH = 1000  # bounded memory for any --num
-
-
-def with_defaults(config):
-  """The run's config with fields newer than the run at their old behaviour (unconditional)."""
-  if "conditional" in config:
-    return config
-  config = config.copy_and_resolve_references()
-  config.conditional = False
-  return config
 
 
 def restore_vae(workdir, config):
@@ -41,7 +33,7 @@ def restore_vae(workdir, config):
 def sample_labels(config, label: int | None, key, n: int):
   """One-hot labels of n samples: all `label`, or uniform draws from key if None; None for an
   unconditional run."""
-  if not config.conditional:
+  if not config_value(config, "conditional"):
     return None
   if label is None:
     return vae_data.one_hot(jax.random.randint(key, (n,), 0, NUM_CLASSES))
@@ -58,7 +50,6 @@ def sample_images(workdir, config, num: int, seed: int = 0, label: int | None = 
   if config.model == "ae":
     raise ConfigError(f"{workdir} holds an 'ae' run: a deterministic autoencoder has no prior "
                       "to sample from; train --config.model=vae or iwae")
-  config = with_defaults(config)
   check_label(label, config, workdir)
   setup, state, _ = restore_vae(workdir, config)
   gen = jax.jit(functools.partial(decode_mean, setup))

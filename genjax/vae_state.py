@@ -12,6 +12,7 @@ import optax
 from jax.sharding import Mesh
 
 from genjax import checkpoint, vae_losses
+from genjax.config_defaults import config_value
 from genjax.vae_models import IMAGE_SHAPE, NUM_CLASSES, VAE, build_vae_module
 
 MIN_DECODER_LOG_STD = math.log(1e-3)  # floor for a learned Gaussian std: sharp pixels blow up
@@ -80,13 +81,9 @@ def learning_rate_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
   return optax.piecewise_constant_schedule(lr, {end: 10 ** (-1 / 7) for end in ends})
 
 
-def _spec_value(value):
-  return tuple(value) if isinstance(value, (list, tuple)) else value
-
-
 def restore_identity(config: ml_collections.ConfigDict) -> dict:
-  """The identity a checkpoint must carry to be restored under `config` (checkpoints written
-  before `conditional` existed count as conditional=False: checkpoint.IDENTITY_DEFAULTS)."""
+  """The identity a checkpoint must carry to be restored under `config` (keys newer than a
+  checkpoint count at their config_defaults value)."""
   return checkpoint.identity_of(config, IDENTITY_KEYS)
 
 
@@ -95,7 +92,7 @@ def build_setup(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> 
   tx = optax.adam(learning_rate_schedule(config), b1=config.beta1, b2=config.beta2,
                   eps=config.adam_eps)
   return VAESetup(
-      spec=tuple((k, _spec_value(config[k])) for k in SPEC_KEYS
+      spec=tuple((k, config_value(config, k)) for k in SPEC_KEYS
                  if k != "num_steps" or config.lr_schedule != "constant"),
       module=build_vae_module(config), tx=tx, model=config.model, decoder=config.decoder,
       binarization=config.binarization, beta=float(config.beta), iwae_k=config.iwae_k,

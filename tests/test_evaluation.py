@@ -33,6 +33,14 @@ def test_real_train_floor_beats_noise(data_root):
   assert real["num_samples"] == noise["num_samples"] == 1000
 
 
+def test_slightly_degraded_real_images_score_between_floor_and_noise(data_root):
+  rows = evaluation.reference_rows("mnist", data_root, num=500, seed=0, degraded=True)
+  floor, noise = rows["real_train"]["fid"], rows["uniform_noise"]["fid"]
+  for name in ("real_blur_0.5px", "real_noise_0.05", "real_binarized"):
+    assert floor < rows[name]["fid"] < 0.2 * noise, name
+  assert rows["real_blur_0.5px"]["fid"] > 3 * floor  # the judge sees sub-pixel blur
+
+
 @pytest.mark.parametrize("images,needle", [
     (np.zeros((5, 28, 27), np.float32), "shape"),
     (np.zeros((5, 28, 28), np.uint8), "dtype"),

@@ -102,3 +102,15 @@ def test_r1_penalty_matches_finite_differences():
   norms = finite_difference_grad_norms(lambda x: tiny_critic(x.reshape(4, 1, 3)),
                                        np.asarray(real).reshape(4, 3))
   np.testing.assert_allclose(r1, norms ** 2, rtol=1e-3, atol=1e-4)
+
+
+def test_mode_seeking_on_hand_computed_values():
+  # Pairs (row 0, row 2) and (row 1, row 3): image distances 0.5 and 0.1 (mean |dx| over 2
+  # pixels), noise distances 1.0 and 2.0 (mean |dz| over 2 entries).
+  fakes = jnp.array([[[0.0, 0.0]], [[0.2, 0.2]], [[0.5, 0.5]], [[0.1, 0.3]]])
+  z = jnp.array([[0.0, 0.0], [1.0, 1.0], [1.0, -1.0], [3.0, -1.0]])
+  term = losses.mode_seeking_P(fakes, z)
+  np.testing.assert_allclose(term, [1 / (0.5 / 1.0 + 1e-5), 1 / (0.1 / 2.0 + 1e-5)], rtol=1e-5)
+  # Identical images for different noise (collapse) cost the most.
+  collapsed = losses.mode_seeking_P(jnp.zeros_like(fakes), z)
+  assert float(collapsed.min()) > float(term.max())

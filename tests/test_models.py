@@ -95,6 +95,18 @@ def test_dcgan_shapes_and_layers():
   assert q["out"]["kernel"].shape == (7 * 7 * 16, 1)
 
 
+def test_dcgan_refine_layer_works_at_full_size():
+  g = DCGANGenerator(channels=(16, 8), refine_channels=4)
+  z = jax.random.normal(jax.random.key(0), (3, 100))
+  g_vars = g.init(jax.random.key(1), z, train=False)
+  images, _ = g.apply(g_vars, z, train=True, mutable=["batch_stats"])
+  assert images.shape == (3, 28, 28) and float(jnp.abs(images).max()) <= 1.0
+  p = g_vars["params"]
+  assert p["up_refine"]["kernel"].shape == (9 * 8, 4 * 4)  # 14x14x8 -> 28x28x4
+  assert p["out"]["kernel"].shape == (9 * 4, 1)  # a 3x3 conv at 28x28 to one channel
+  assert g_vars["batch_stats"]["BatchNorm_2"]["mean"].shape == (4,)
+
+
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])
 def test_conditional_networks_use_the_label(arch):
   if arch == "mlp":

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax import steps
+from genjax import losses, steps
 from genjax.configs.gan_mnist import get_config
 from genjax.train_state import build_gan, init_state
 
@@ -272,3 +272,16 @@ def test_every_loss_and_regularizer_runs_on_the_mlp_too(loss):
                                          labels)
   assert all(np.isfinite(metrics[k][:2]).all() for k in steps.METRIC_NAMES)
   assert int(new_state.d_opt_state[0].count) == 4 and new_state.d_state and new_state.g_ema
+
+
+def test_mode_seeking_term_joins_the_generator_loss():
+  config, gan, state = tiny_gan(mode_seeking=0.5)
+  _, plain, _ = tiny_gan()
+  z = jax.random.normal(jax.random.key(1), (config.batch_size, config.latent_dim))
+  loss, _ = steps.g_loss_fn(gan, state.g_params, state.g_batch_stats, state.d_params, z)
+  adversarial, _ = steps.g_loss_fn(plain, state.g_params, state.g_batch_stats, state.d_params, z)
+  fakes = gan.generator.apply({"params": state.g_params, "batch_stats": state.g_batch_stats},
+                              z, train=True, mutable=["batch_stats"])[0]
+  expected = adversarial + 0.5 * losses.mode_seeking_P(fakes, z).mean()
+  np.testing.assert_allclose(loss, expected, rtol=1e-6)
+  assert float(loss - adversarial) > 0.0

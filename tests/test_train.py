@@ -142,11 +142,21 @@ from genjax.configs.gan_mnist import RECIPES, get_config  # noqa: E402
 @pytest.mark.parametrize("key,value", [
     ("arch", "resnet"), ("loss", "bce"), ("n_critic", 0), ("ema_decay", 1.0),
     ("gp_weight", -1.0), ("r1_weight", -0.5), ("lr_schedule", "cosine"),
-    ("g_channels", (8, 0)), ("g_channels", (8, 8, 8)), ("d_learning_rate", -1e-4)])
+    ("g_channels", (8, 0)), ("g_channels", (8, 8, 8)), ("d_learning_rate", -1e-4),
+    ("mode_seeking", -1.0), ("g_refine", -4)])
 def test_bad_recipe_config_names_the_field(tiny_config, key, value):
   tiny_config.arch = "dcgan"
   tiny_config[key] = value
   with pytest.raises(ConfigError, match=f"config.{key}"):
+    train.validate_config(tiny_config)
+
+
+def test_mode_seeking_needs_an_even_batch_and_refine_the_dcgan(tiny_config):
+  tiny_config.update(mode_seeking=1.0, batch_size=7)
+  with pytest.raises(ConfigError, match="config.batch_size must be even"):
+    train.validate_config(tiny_config)
+  tiny_config.update(mode_seeking=0.0, batch_size=8, g_refine=4, arch="mlp")
+  with pytest.raises(ConfigError, match="config.g_refine .*arch='dcgan'"):
     train.validate_config(tiny_config)
 
 
