@@ -184,6 +184,8 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
     raise EvaluationError("give exactly one of --samples FILE.npz or --workdir DIR")
   if not isinstance(num, int) or num < 2:
     raise EvaluationError(f"--num must be an integer >= 2, got {num!r}")
+  if degraded and not references:
+    raise EvaluationError("--degraded scores degraded reference images: drop --noreferences")
   if workdir is not None:
     run_config = sampling.load_run_config(workdir)
     dataset = dataset or run_config.get("dataset", "mnist")

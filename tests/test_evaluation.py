@@ -63,6 +63,8 @@ def test_bad_sample_files(tmp_path):
     evaluation.load_samples(tmp_path / "missing.npz")
   with pytest.raises(EvaluationError, match="exactly one"):
     evaluation.evaluate_source()
+  with pytest.raises(EvaluationError, match="--degraded .*--noreferences"):
+    evaluation.evaluate_source(tmp_path / "x.npz", references=False, degraded=True)
 
 
 def test_training_evaluates_and_keeps_the_best_checkpoint(tiny_config, tmp_path):
