@@ -29,6 +29,17 @@ def upsample_2x(h_BxHxWxC: jnp.ndarray, features: int, name: str, dense=nn.Dense
   return h.reshape((b, 2 * height, 2 * width, features))
 
 
+def blur_2x(h_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
+  """Separable [1, 2, 1] / 4 low-pass per channel (edges repeated): after a 2x upsampling it
+  removes the period-2 (checkerboard) pattern a sub-pixel convolution can leave."""
+  def along(h, axis):
+    padded = jnp.pad(h, [(1, 1) if a == axis else (0, 0) for a in range(h.ndim)], mode="edge")
+    size = h.shape[axis]
+    part = lambda start: jax.lax.slice_in_dim(padded, start, start + size, axis=axis)  # noqa: E731
+    return 0.25 * part(0) + 0.5 * part(1) + 0.25 * part(2)
+  return along(along(h_BxHxWxC, 1), 2)
+
+
 def l2_normalize(x: jnp.ndarray, eps: float = 1e-12) -> jnp.ndarray:
   return x / (jnp.linalg.norm(x) + eps)
 

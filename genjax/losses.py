@@ -83,6 +83,11 @@ def r1_penalty_B(d_fn, real_BxHxW) -> jnp.ndarray:
   return input_grad_sq_norm_B(d_fn, real_BxHxW)
 
 
+def consistency_B(logits_B: jnp.ndarray, augmented_logits_B: jnp.ndarray) -> jnp.ndarray:
+  """CR-GAN (Zhang et al. 2020): D's logit should not move when its input is augmented."""
+  return (logits_B - augmented_logits_B) ** 2
+
+
 def mode_seeking_P(fakes_BxHxW: jnp.ndarray, z_BxZ: jnp.ndarray) -> jnp.ndarray:
   """MSGAN (Mao et al. 2019): 1 / (image distance / noise distance) per pair, to be minimized.
 

@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genjax.layers import Dense, patches_3x3, upsample_2x
+from genjax.layers import Dense, blur_2x, patches_3x3, upsample_2x
 
 # Keras Dense: glorot-uniform kernels, zero biases (flax's default is lecun-normal).
 KERAS_KERNEL_INIT = nn.initializers.glorot_uniform()
@@ -96,6 +96,7 @@ class DCGANGenerator(nn.Module):
   bn_momentum: float = 0.9
   num_classes: int = 0
   refine_channels: int = 0  # >0: upsample to this many channels, then a full-size 3x3 conv
+  blur: bool = False  # low-pass each upsampled feature map (before its BatchNorm)
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -108,10 +109,12 @@ class DCGANGenerator(nn.Module):
     h = Dense(side_h * side_w * self.channels[0], dtype=self.dtype, name="project")(h)
     h = nn.relu(bn()(h)).reshape((z_BxZ.shape[0], side_h, side_w, self.channels[0]))
     dense = lambda n, name: Dense(n, dtype=self.dtype, name=name)  # noqa: E731
+    up = lambda h, c, name: (blur_2x if self.blur else lambda x: x)(  # noqa: E731
+        upsample_2x(h, c, name, dense))
     for i, c in enumerate(self.channels[1:]):
-      h = nn.relu(bn()(upsample_2x(h, c, f"up_{i}", dense)))
+      h = nn.relu(bn()(up(h, c, f"up_{i}")))
     if self.refine_channels:
-      h = nn.relu(bn()(upsample_2x(h, self.refine_channels, "up_refine", dense)))
+      h = nn.relu(bn()(up(h, self.refine_channels, "up_refine")))
       out = dense(1, "out")(patches_3x3(h, 1))[..., 0]
     else:
       out = upsample_2x(h, 1, "out", dense)[..., 0]

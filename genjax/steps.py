@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genjax import chunks, data, losses, sharding
+from genjax import augment, chunks, data, losses, sharding
 from genjax.train_state import GAN, GANState, ema_decay_at, ema_update
 
 METRIC_NAMES = ("d_loss", "d_acc", "g_loss")
@@ -72,12 +72,19 @@ def seed_faithful_d_update(gan: GAN, state: GANState, real_BxHxW, labels_B, z_Bx
 
 def joint_d_loss(gan: GAN, d_params, d_state, real_BxHxW, fakes_BxHxW, labels_B, key):
   """D's objective: real term + fake term (+ gradient penalty, + R1), both halves in one call."""
-  both_2BxHxW = jnp.concatenate([real_BxHxW, fakes_BxHxW])
-  both_labels = None if labels_B is None else jnp.concatenate([labels_B, labels_B])
-  logits_2B, d_state = d_logits(gan, d_params, d_state, both_2BxHxW, both_labels, True)
-  real_B, fake_B = jnp.split(logits_2B, 2)
+  inputs = jnp.concatenate([real_BxHxW, fakes_BxHxW])
+  copies = 2 if gan.consistency_weight else 1
+  if gan.consistency_weight:  # shifted copies ride in the same D call
+    inputs = jnp.concatenate([inputs, augment.translate_BxHxW(
+        inputs, jax.random.fold_in(key, 2), gan.consistency_shift)])
+  in_labels = None if labels_B is None else jnp.tile(labels_B, 2 * copies)
+  logits, d_state = d_logits(gan, d_params, d_state, inputs, in_labels, True)
+  real_B, fake_B = jnp.split(logits[:2 * real_BxHxW.shape[0]], 2)
   loss = (losses.d_real_term_B(gan.loss, real_B).mean()
           + losses.d_fake_term_B(gan.loss, fake_B).mean())
+  if gan.consistency_weight:  # bCR (Zhao et al. 2021): one weight for the real and fake halves
+    logits_2B, shifted_2B = jnp.split(logits, 2)
+    loss += gan.consistency_weight * 2 * losses.consistency_B(logits_2B, shifted_2B).mean()
   d_fn = lambda x: d_logits(gan, d_params, d_state, x, labels_B)[0]  # noqa: E731
   if gan.gp_weight:
     loss += gan.gp_weight * losses.gradient_penalty_B(d_fn, real_BxHxW, fakes_BxHxW, key).mean()

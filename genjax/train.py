@@ -69,13 +69,16 @@ def validate_recipe(config: ml_collections.ConfigDict) -> None:
   _choice(config, "arch", ARCHS)
   _choice(config, "loss", tuple(losses.LOSSES))
   _choice(config, "lr_schedule", ("constant", "linear"))
-  for key in ("spectral_norm", "conditional"):
+  for key in ("spectral_norm", "conditional", "g_blur"):
     if not isinstance(config_value(config, key), bool):
       raise ConfigError(f"config.{key} must be True or False, got {config_value(config, key)!r}")
-  for key in ("gp_weight", "r1_weight", "d_learning_rate", "mode_seeking"):
+  for key in ("gp_weight", "r1_weight", "d_learning_rate", "mode_seeking", "consistency_weight"):
     value = config_value(config, key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
       raise ConfigError(f"config.{key} must be a number >= 0, got {value!r}")
+  fraction = config_value(config, "lr_decay_fraction")
+  if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+    raise ConfigError(f"config.lr_decay_fraction must be in (0, 1], got {fraction!r}")
   n_critic = config_value(config, "n_critic")
   if not _is_int(n_critic) or n_critic <= 0:
     raise ConfigError(f"config.n_critic must be a positive integer, got {n_critic!r}")
@@ -95,12 +98,18 @@ def validate_recipe(config: ml_collections.ConfigDict) -> None:
   refine = config_value(config, "g_refine")
   if not _is_int(refine) or refine < 0:
     raise ConfigError(f"config.g_refine must be an integer >= 0 (0: off), got {refine!r}")
-  if refine and config_value(config, "arch") != "dcgan":
-    raise ConfigError("config.g_refine is a layer of the dcgan generator; set config.arch='dcgan'")
-  penalties = config_value(config, "gp_weight") or config_value(config, "r1_weight")
+  for key in ("g_refine", "g_blur"):
+    if config_value(config, key) and config_value(config, "arch") != "dcgan":
+      raise ConfigError(f"config.{key} is part of the dcgan generator; set config.arch='dcgan'")
+  shift = config_value(config, "consistency_shift")
+  if not _is_int(shift) or not 0 <= shift < 14:
+    raise ConfigError(f"config.consistency_shift must be an integer in [0, 14) pixels, "
+                      f"got {shift!r}")
+  penalties = [k for k in ("gp_weight", "r1_weight", "consistency_weight")
+               if config_value(config, k)]
   if penalties and config.d_update != "joint":
-    raise ConfigError("config.gp_weight / config.r1_weight need config.d_update='joint' (the "
-                      "penalties are part of one D objective on both halves)")
+    raise ConfigError(f"config.{penalties[0]} needs config.d_update='joint' (the penalties are "
+                      "part of one D objective on both halves)")
 
 
 def prepare_workdir(workdir) -> Path:

@@ -37,6 +37,8 @@ class GAN:
   ema_decay: float = 0.0  # >0: an EMA of G's variables, used for every sample
   num_classes: int = 0  # >0: class-conditional G and D
   mode_seeking: float = 0.0  # weight of MSGAN's diversity term in G's loss
+  consistency_weight: float = 0.0  # bCR's lambda on D's logits of shifted inputs
+  consistency_shift: int = 2  # the shifts' range in pixels
 
   spec: tuple = ()  # the config values it was built from
 
@@ -65,11 +67,12 @@ def keras_adam(learning_rate: float, config: ml_collections.ConfigDict, updates_
   """Adam(lr, beta_1, beta_2) with Keras' epsilon 1e-7 (optax's default is 1e-8).
 
   lr_schedule "linear" decays the rate to 0 at config.num_steps (updates_per_step optimizer
-  updates per training iteration), which the EMA then averages over.
+  updates per training iteration) over the run's last lr_decay_fraction, constant before.
   """
   if config_value(config, "lr_schedule") == "linear":
-    learning_rate = optax.linear_schedule(learning_rate, 0.0,
-                                          max(1, config.num_steps * updates_per_step))
+    total = max(1, config.num_steps * updates_per_step)
+    decay = max(1, round(total * config_value(config, "lr_decay_fraction")))
+    learning_rate = optax.linear_schedule(learning_rate, 0.0, decay, transition_begin=total - decay)
   return optax.adam(learning_rate, b1=config.beta1, b2=config.beta2, eps=config.adam_eps)
 
 
@@ -82,7 +85,8 @@ def build_networks(config, num_classes: int, dtype):
   sn = bool(config_value(config, "spectral_norm"))
   if config_value(config, "arch") == "dcgan":
     return (DCGANGenerator(channels=config_value(config, "g_channels"), num_classes=num_classes,
-                           refine_channels=int(config_value(config, "g_refine")), dtype=dtype),
+                           refine_channels=int(config_value(config, "g_refine")),
+                           blur=bool(config_value(config, "g_blur")), dtype=dtype),
             DCGANDiscriminator(channels=config_value(config, "d_channels"),
                                num_classes=num_classes, spectral_norm=sn, dtype=dtype))
   return (Generator(hidden=tuple(config.g_hidden), bn_momentum=config.bn_momentum,
@@ -114,7 +118,9 @@ def build_gan(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> GA
       r1_weight=float(config_value(config, "r1_weight")),
       n_critic=int(config_value(config, "n_critic")),
       ema_decay=float(config_value(config, "ema_decay")), num_classes=num_classes,
-      mode_seeking=float(config_value(config, "mode_seeking")))
+      mode_seeking=float(config_value(config, "mode_seeking")),
+      consistency_weight=float(config_value(config, "consistency_weight")),
+      consistency_shift=int(config_value(config, "consistency_shift")))
 
 
 def init_state(gan: GAN, key: jax.Array, image_shape=(28, 28)) -> GANState:

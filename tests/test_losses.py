@@ -114,3 +114,8 @@ def test_mode_seeking_on_hand_computed_values():
   # Identical images for different noise (collapse) cost the most.
   collapsed = losses.mode_seeking_P(jnp.zeros_like(fakes), z)
   assert float(collapsed.min()) > float(term.max())
+
+
+def test_consistency_on_hand_computed_values():
+  term = losses.consistency_B(jnp.array([1.0, -2.0, 0.5]), jnp.array([0.0, 1.0, 0.5]))
+  np.testing.assert_allclose(term, [1.0, 9.0, 0.0])

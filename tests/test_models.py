@@ -107,6 +107,19 @@ def test_dcgan_refine_layer_works_at_full_size():
   assert g_vars["batch_stats"]["BatchNorm_2"]["mean"].shape == (4,)
 
 
+def test_dcgan_blur_keeps_the_parameters_and_smooths_the_output():
+  z = jax.random.normal(jax.random.key(0), (4, 100))
+  sharp, smooth = (DCGANGenerator(channels=(16, 8), refine_channels=4, blur=b) for b in (0, 1))
+  g_vars = sharp.init(jax.random.key(1), z, train=False)
+  assert jax.tree.map(jnp.shape, smooth.init(jax.random.key(1), z, train=False)) == \
+      jax.tree.map(jnp.shape, g_vars)
+  out_sharp, out_smooth = (g.apply(g_vars, z, train=True, mutable=["batch_stats"])[0]
+                           for g in (sharp, smooth))
+  # Neighbouring pixels differ less once the upsampled features are low-passed.
+  roughness = lambda x: float(jnp.abs(jnp.diff(x, axis=1)).mean())  # noqa: E731
+  assert roughness(out_smooth) < roughness(out_sharp)
+
+
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])
 def test_conditional_networks_use_the_label(arch):
   if arch == "mlp":

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax import losses, steps
+from genjax import augment, losses, steps
 from genjax.configs.gan_mnist import get_config
 from genjax.train_state import build_gan, init_state
 
@@ -284,4 +284,22 @@ def test_mode_seeking_term_joins_the_generator_loss():
                               z, train=True, mutable=["batch_stats"])[0]
   expected = adversarial + 0.5 * losses.mode_seeking_P(fakes, z).mean()
   np.testing.assert_allclose(loss, expected, rtol=1e-6)
+  assert float(loss - adversarial) > 0.0
+
+
+def test_consistency_term_joins_the_discriminator_loss():
+  config, gan, state = tiny_gan(d_update="joint", consistency_weight=3.0, consistency_shift=2,
+                                arch="dcgan")
+  _, plain, _ = tiny_gan(d_update="joint", arch="dcgan")
+  real = jnp.tanh(jax.random.normal(jax.random.key(1), (config.batch_size, 28, 28)))
+  fakes = jnp.tanh(jax.random.normal(jax.random.key(2), (config.batch_size, 28, 28)))
+  key = jax.random.key(3)
+  args = (state.d_params, state.d_state, real, fakes, None, key)
+  loss, _ = steps.joint_d_loss(gan, *args)
+  adversarial, _ = steps.joint_d_loss(plain, *args)
+  both = jnp.concatenate([real, fakes])
+  shifted = augment.translate_BxHxW(both, jax.random.fold_in(key, 2), 2)
+  d = lambda x: gan.discriminator.apply({"params": state.d_params}, x)  # noqa: E731
+  expected = adversarial + 3.0 * 2 * jnp.mean((d(both) - d(shifted)) ** 2)
+  np.testing.assert_allclose(loss, expected, rtol=1e-5)
   assert float(loss - adversarial) > 0.0

@@ -141,9 +141,10 @@ from genjax.configs.gan_mnist import RECIPES, get_config  # noqa: E402
 
 @pytest.mark.parametrize("key,value", [
     ("arch", "resnet"), ("loss", "bce"), ("n_critic", 0), ("ema_decay", 1.0),
-    ("gp_weight", -1.0), ("r1_weight", -0.5), ("lr_schedule", "cosine"),
+    ("gp_weight", -1.0), ("r1_weight", -0.5), ("lr_schedule", "cosine"), ("lr_decay_fraction", 0.0),
     ("g_channels", (8, 0)), ("g_channels", (8, 8, 8)), ("d_learning_rate", -1e-4),
-    ("mode_seeking", -1.0), ("g_refine", -4)])
+    ("mode_seeking", -1.0), ("g_refine", -4), ("consistency_weight", -1.0),
+    ("consistency_shift", 14), ("consistency_shift", -1)])
 def test_bad_recipe_config_names_the_field(tiny_config, key, value):
   tiny_config.arch = "dcgan"
   tiny_config[key] = value
@@ -158,11 +159,15 @@ def test_mode_seeking_needs_an_even_batch_and_refine_the_dcgan(tiny_config):
   tiny_config.update(mode_seeking=0.0, batch_size=8, g_refine=4, arch="mlp")
   with pytest.raises(ConfigError, match="config.g_refine .*arch='dcgan'"):
     train.validate_config(tiny_config)
+  tiny_config.update(g_refine=0, g_blur=True)
+  with pytest.raises(ConfigError, match="config.g_blur .*arch='dcgan'"):
+    train.validate_config(tiny_config)
 
 
-def test_penalties_need_the_joint_update(tiny_config):
-  tiny_config.update(r1_weight=1.0, d_update="seed")
-  with pytest.raises(ConfigError, match="d_update='joint'"):
+@pytest.mark.parametrize("penalty", ["r1_weight", "consistency_weight"])
+def test_penalties_need_the_joint_update(tiny_config, penalty):
+  tiny_config.update({penalty: 1.0, "d_update": "seed"})
+  with pytest.raises(ConfigError, match=f"config.{penalty} needs config.d_update='joint'"):
     train.validate_config(tiny_config)
 
 
