@@ -73,13 +73,13 @@ def seed_faithful_d_update(gan: GAN, state: GANState, real_BxHxW, labels_B, z_Bx
 def joint_d_loss(gan: GAN, d_params, d_state, real_BxHxW, fakes_BxHxW, labels_B, key):
   """D's objective: real term + fake term (+ gradient penalty, + R1), both halves in one call."""
   inputs = jnp.concatenate([real_BxHxW, fakes_BxHxW])
-  copies = 2 if gan.consistency_weight else 1
   if gan.consistency_weight:  # shifted copies ride in the same D call
     inputs = jnp.concatenate([inputs, augment.translate_BxHxW(
         inputs, jax.random.fold_in(key, 2), gan.consistency_shift)])
-  in_labels = None if labels_B is None else jnp.tile(labels_B, 2 * copies)
+  copies = inputs.shape[0] // real_BxHxW.shape[0]
+  in_labels = None if labels_B is None else jnp.tile(labels_B, copies)
   logits, d_state = d_logits(gan, d_params, d_state, inputs, in_labels, True)
-  real_B, fake_B = jnp.split(logits[:2 * real_BxHxW.shape[0]], 2)
+  real_B, fake_B = jnp.split(logits, copies)[:2]
   loss = (losses.d_real_term_B(gan.loss, real_B).mean()
           + losses.d_fake_term_B(gan.loss, fake_B).mean())
   if gan.consistency_weight:  # bCR (Zhao et al. 2021): one weight for the real and fake halves
