@@ -111,21 +111,24 @@ D_UPDATES = {"seed": seed_faithful_d_update, "joint": joint_d_update}
 
 
 def g_loss_fn(gan: GAN, g_params, g_batch_stats, d_params, z_BxZ, labels_B=None, d_state=None):
-  """The stacked G -> D model with fakes labelled real; D is frozen by stop_gradient."""
+  """(loss, (G's batch stats, the adversarial part alone)): the stacked G -> D model with fakes
+  labelled real, D frozen by stop_gradient; the adversarial part is what the logs report."""
   fakes_BxHxW, new_vars = gan.generator.apply(
       {"params": g_params, "batch_stats": g_batch_stats}, z_BxZ, train=True, labels_B=labels_B,
       mutable=["batch_stats"])
   frozen = jax.lax.stop_gradient((d_params, d_state or {}))
   logits_B, _ = d_logits(gan, *frozen, fakes_BxHxW, labels_B)
-  loss = losses.generator_loss(logits_B, gan.loss)
+  adversarial = losses.generator_loss(logits_B, gan.loss)
+  loss = adversarial
   if gan.mode_seeking:
     loss += gan.mode_seeking * losses.mode_seeking_P(fakes_BxHxW, z_BxZ).mean()
-  return loss, new_vars["batch_stats"]
+  return loss, (new_vars["batch_stats"], adversarial)
 
 
 def g_adam_step(gan: GAN, state: GANState, z_BxZ, labels_B=None) -> tuple[GANState, jnp.ndarray]:
   """Gradients w.r.t. G's params only; D's params and optimizer state pass through untouched."""
-  (loss, batch_stats), grads = jax.value_and_grad(g_loss_fn, argnums=1, has_aux=True)(
+  grad_fn = jax.value_and_grad(g_loss_fn, argnums=1, has_aux=True)
+  (_, (batch_stats, adversarial)), grads = grad_fn(
       gan, state.g_params, state.g_batch_stats, state.d_params, z_BxZ, labels_B, state.d_state)
   updates, g_opt_state = gan.g_tx.update(grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, updates)
@@ -134,7 +137,7 @@ def g_adam_step(gan: GAN, state: GANState, z_BxZ, labels_B=None) -> tuple[GANSta
     decay = ema_decay_at(gan.ema_decay, state.step)  # state.step updates came before
     state = state.replace(g_ema=ema_update(
         state.g_ema, {"params": g_params, "batch_stats": batch_stats}, decay))
-  return state, loss
+  return state, adversarial
 
 
 def critic_updates(gan: GAN, state: GANState, images_NxHxW, labels_N, idx_key, noise_key):
