@@ -16,7 +16,7 @@ IDENTITY_KEYS = ("model", "dataset", "latent_dim", "g_hidden", "d_hidden", "bn_m
                  "d_update", "batch_size", "seed", "arch", "g_channels", "d_channels", "loss",
                  "gp_weight", "r1_weight", "spectral_norm", "n_critic", "ema_decay",
                  "conditional", "g_refine", "mode_seeking", "consistency_weight",
-                 "consistency_shift", "g_blur")
+                 "consistency_shift", "g_blur", "g_class_bn")
 
 
 def identity_of(config, keys=IDENTITY_KEYS) -> dict:

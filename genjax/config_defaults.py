@@ -12,7 +12,7 @@ NEWER_KEY_DEFAULTS = {
     "loss": "nsgan", "gp_weight": 0.0, "r1_weight": 0.0, "spectral_norm": False, "n_critic": 1,
     "ema_decay": 0.0, "d_learning_rate": 0.0, "lr_schedule": "constant",
     "g_refine": 0, "mode_seeking": 0.0, "consistency_weight": 0.0, "consistency_shift": 2,
-    "g_blur": False, "lr_decay_fraction": 1.0,
+    "g_blur": False, "lr_decay_fraction": 1.0, "g_class_bn": False,
     # GAN and VAE: runs before class conditioning were unconditional.
     "conditional": False,
 }

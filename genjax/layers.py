@@ -79,3 +79,27 @@ class Dense(nn.Module):
     if self.spectral_norm:
       kernel = spectral_normalize(self, kernel, self.update_stats)
     return x_BxI.astype(self.dtype) @ kernel.astype(self.dtype) + bias.astype(self.dtype)
+
+
+class ClassBatchNorm(nn.Module):
+  """BatchNorm whose scale and offset are looked up per class (de Vries et al. 2017).
+
+  Each BatchNorm of a conditional G then carries the label, not only its input layer. The
+  tables start at scale 1 and offset 0: at init this is a plain BatchNorm.
+  """
+
+  num_classes: int
+  use_running_average: bool
+  momentum: float = 0.9
+  dtype: object = jnp.float32
+
+  @nn.compact
+  def __call__(self, h_BxC: jnp.ndarray, labels_B: jnp.ndarray) -> jnp.ndarray:
+    h = nn.BatchNorm(use_running_average=self.use_running_average, momentum=self.momentum,
+                     use_scale=False, use_bias=False, dtype=self.dtype)(h_BxC)
+    channels = h_BxC.shape[-1]
+    scale_KxC = self.param("scale", nn.initializers.ones, (self.num_classes, channels))
+    offset_KxC = self.param("offset", nn.initializers.zeros, (self.num_classes, channels))
+    expand = (slice(None),) + (None,) * (h.ndim - 2)  # the label's row at every pixel
+    return (h * scale_KxC[labels_B][expand].astype(h.dtype)
+            + offset_KxC[labels_B][expand].astype(h.dtype))

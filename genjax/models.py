@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genjax.layers import Dense, blur_2x, patches_3x3, upsample_2x
+from genjax.layers import ClassBatchNorm, Dense, blur_2x, patches_3x3, upsample_2x
 
 # Keras Dense: glorot-uniform kernels, zero biases (flax's default is lecun-normal).
 KERAS_KERNEL_INIT = nn.initializers.glorot_uniform()
@@ -97,12 +97,17 @@ class DCGANGenerator(nn.Module):
   num_classes: int = 0
   refine_channels: int = 0  # >0: upsample to this many channels, then a full-size 3x3 conv
   blur: bool = False  # low-pass each upsampled feature map (before its BatchNorm)
+  class_bn: bool = False  # conditional: every BatchNorm's scale and offset depend on the label
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z_BxZ: jnp.ndarray, train: bool, labels_B=None) -> jnp.ndarray:
-    bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,  # noqa: E731
-                              dtype=self.dtype)
+    def bn():
+      if self.class_bn and self.num_classes:
+        norm = ClassBatchNorm(self.num_classes, not train, self.bn_momentum, self.dtype)
+        return lambda h: norm(h, labels_B)
+      return nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                          dtype=self.dtype)
     scale = 2 ** len(self.channels)
     side_h, side_w = self.image_shape[0] // scale, self.image_shape[1] // scale
     h = with_one_hot(z_BxZ, labels_B, self.num_classes)

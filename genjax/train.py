@@ -69,7 +69,7 @@ def validate_recipe(config: ml_collections.ConfigDict) -> None:
   _choice(config, "arch", ARCHS)
   _choice(config, "loss", tuple(losses.LOSSES))
   _choice(config, "lr_schedule", ("constant", "linear"))
-  for key in ("spectral_norm", "conditional", "g_blur"):
+  for key in ("spectral_norm", "conditional", "g_blur", "g_class_bn"):
     if not isinstance(config_value(config, key), bool):
       raise ConfigError(f"config.{key} must be True or False, got {config_value(config, key)!r}")
   for key in ("gp_weight", "r1_weight", "d_learning_rate", "mode_seeking", "consistency_weight"):
@@ -98,7 +98,10 @@ def validate_recipe(config: ml_collections.ConfigDict) -> None:
   refine = config_value(config, "g_refine")
   if not _is_int(refine) or refine < 0:
     raise ConfigError(f"config.g_refine must be an integer >= 0 (0: off), got {refine!r}")
-  for key in ("g_refine", "g_blur"):
+  if config_value(config, "g_class_bn") and not config_value(config, "conditional"):
+    raise ConfigError("config.g_class_bn looks up each class's BatchNorm scale and offset: "
+                      "set config.conditional=True")
+  for key in ("g_refine", "g_blur", "g_class_bn"):
     if config_value(config, key) and config_value(config, "arch") != "dcgan":
       raise ConfigError(f"config.{key} is part of the dcgan generator; set config.arch='dcgan'")
   shift = config_value(config, "consistency_shift")

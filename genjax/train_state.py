@@ -86,7 +86,8 @@ def build_networks(config, num_classes: int, dtype):
   if config_value(config, "arch") == "dcgan":
     return (DCGANGenerator(channels=config_value(config, "g_channels"), num_classes=num_classes,
                            refine_channels=int(config_value(config, "g_refine")),
-                           blur=bool(config_value(config, "g_blur")), dtype=dtype),
+                           blur=bool(config_value(config, "g_blur")),
+                           class_bn=bool(config_value(config, "g_class_bn")), dtype=dtype),
             DCGANDiscriminator(channels=config_value(config, "d_channels"),
                                num_classes=num_classes, spectral_norm=sn, dtype=dtype))
   return (Generator(hidden=tuple(config.g_hidden), bn_momentum=config.bn_momentum,

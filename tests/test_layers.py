@@ -1,9 +1,11 @@
-"""Shared layers: the fixed low-pass after G's upsamplings."""
+"""Shared layers: the fixed low-pass after G's upsamplings, the class-conditional BatchNorm."""
 
+import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.layers import blur_2x
+from genjax.layers import ClassBatchNorm, blur_2x
 
 
 def test_blur_removes_a_checkerboard_and_keeps_constants():
@@ -22,3 +24,21 @@ def test_blur_averages_each_channel_alone_with_121_weights():
   np.testing.assert_allclose(blurred[0, 1:4, 1:4, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
   np.testing.assert_array_equal(blurred[..., 1], 0.0)
 
+
+
+def test_class_batchnorm_starts_plain_and_scales_each_class_by_its_own_row():
+  h = jax.random.normal(jax.random.key(0), (6, 3, 3, 4)) * 2.0 + 1.0
+  labels = jnp.array([0, 1, 2, 0, 1, 2])
+  norm = ClassBatchNorm(num_classes=3, use_running_average=False)
+  variables = norm.init(jax.random.key(1), h, labels)
+  out, _ = norm.apply(variables, h, labels, mutable=["batch_stats"])
+  plain = nn.BatchNorm(use_running_average=False, momentum=0.9)
+  expected, _ = plain.apply(plain.init(jax.random.key(1), h), h, mutable=["batch_stats"])
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)  # init: scale 1, offset 0
+  params = variables["params"]
+  params = {**params, "scale": params["scale"].at[1].set(3.0),
+            "offset": params["offset"].at[2].set(-0.5)}
+  out2, _ = norm.apply({**variables, "params": params}, h, labels, mutable=["batch_stats"])
+  np.testing.assert_allclose(out2[labels == 0], expected[labels == 0], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out2[labels == 1], 3.0 * expected[labels == 1], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(out2[labels == 2], expected[labels == 2] - 0.5, rtol=1e-5, atol=1e-5)

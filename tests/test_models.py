@@ -120,6 +120,22 @@ def test_dcgan_blur_keeps_the_parameters_and_smooths_the_output():
   assert roughness(out_smooth) < roughness(out_sharp)
 
 
+def test_dcgan_class_bn_gives_each_batchnorm_a_table_per_class():
+  z = jax.random.normal(jax.random.key(0), (4, 100))
+  y = jnp.array([0, 3, 3, 9])
+  g = DCGANGenerator(channels=(16, 8), refine_channels=4, num_classes=10, class_bn=True)
+  g_vars = g.init(jax.random.key(1), z, train=False, labels_B=y)
+  tables = {k: v["scale"].shape for k, v in g_vars["params"].items() if k.startswith("Class")}
+  assert sorted(tables.values()) == [(10, 4), (10, 8), (10, 7 * 7 * 16)]
+  # A class's own scale row changes that class's samples only.
+  params = jax.tree_util.tree_map_with_path(
+      lambda path, a: a.at[3].mul(2.0) if path[-1].key == "scale" else a, g_vars["params"])
+  before, after = (g.apply({**g_vars, "params": p}, z, train=False, labels_B=y)
+                   for p in (g_vars["params"], params))
+  changed = np.abs(np.asarray(after - before)).max(axis=(1, 2)) > 1e-4
+  assert changed.tolist() == [False, True, True, False]
+
+
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])
 def test_conditional_networks_use_the_label(arch):
   if arch == "mlp":

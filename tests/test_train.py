@@ -162,6 +162,9 @@ def test_mode_seeking_needs_an_even_batch_and_refine_the_dcgan(tiny_config):
   tiny_config.update(g_refine=0, g_blur=True)
   with pytest.raises(ConfigError, match="config.g_blur .*arch='dcgan'"):
     train.validate_config(tiny_config)
+  tiny_config.update(g_blur=False, g_class_bn=True, arch="dcgan", conditional=False)
+  with pytest.raises(ConfigError, match="config.g_class_bn .*config.conditional=True"):
+    train.validate_config(tiny_config)
 
 
 @pytest.mark.parametrize("penalty", ["r1_weight", "consistency_weight"])

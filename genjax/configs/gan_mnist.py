@@ -57,6 +57,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.d_channels = (64, 128)  # dcgan: D's channels at 14x14, 7x7 (and 4x4 if a third)
   c.bn_momentum = 0.8
   c.g_refine = 0  # dcgan: >0 upsamples to this many channels, then a 28x28 3x3 conv
+  c.g_class_bn = False  # dcgan, conditional: per-class BatchNorm scale and offset in G
   c.g_blur = False  # dcgan: [1, 2, 1] low-pass after each G upsampling (no checkerboard)
   c.d_update = "seed"  # seed: the tutorial's loop (two D updates); joint: one D update
   c.conditional = False  # G and D see the class label (the tutorial's one-hot vectors)
