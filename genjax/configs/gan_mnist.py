@@ -28,11 +28,12 @@ RECIPES = {
     "wgan_gp": dict(DCGAN, loss="wgan", gp_weight=10.0, n_critic=5, learning_rate=1e-4,
                     beta1=0.0, beta2=0.9, num_steps=8000),
     "r1": dict(DCGAN, r1_weight=1.0),  # Mescheder et al. 2018, gamma tuned for 28x28
-    # One-hot G input and projection D (Miyato & Koyama 2018), hinge loss at twice the rate,
-    # a wider G ending in a full-size 3x3 conv, a third D layer, MSGAN's diversity term.
+    # One-hot G input, class-conditional BatchNorm in G and a projection D (Miyato & Koyama
+    # 2018), hinge loss at twice the rate, a wider G ending in a full-size 3x3 conv, a third D
+    # layer, MSGAN's diversity term.
     "cgan": dict(DCGAN, conditional=True, loss="hinge", learning_rate=4e-4, g_channels=(96, 48),
-                 g_refine=24, d_channels=(32, 64, 128), mode_seeking=0.3, num_steps=12000,
-                 eval_interval=4000, checkpoint_interval=4000),
+                 g_refine=24, g_class_bn=True, d_channels=(32, 64, 128), mode_seeking=0.15,
+                 num_steps=12000, eval_interval=4000, checkpoint_interval=4000),
 }
 TINY = dict(num_steps=6, batch_size=8, latent_dim=8, g_hidden=(16, 32), d_hidden=(32, 16),
             g_channels=(8, 4), d_channels=(4, 8), sample_interval=3, checkpoint_interval=3,
