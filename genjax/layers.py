@@ -1,4 +1,6 @@
-"""Layers shared by the GANs and VAEs: convolutions as patch matmuls, spectral normalization."""
+"""Layers shared by the GANs and VAEs: patch-matmul convolutions, spectral and class-conditional norms."""
+
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -91,7 +93,7 @@ class ClassBatchNorm(nn.Module):
   num_classes: int
   use_running_average: bool
   momentum: float = 0.9
-  dtype: object = jnp.float32
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, h_BxC: jnp.ndarray, labels_B: jnp.ndarray) -> jnp.ndarray:
