@@ -1,4 +1,4 @@
-"""Layers shared by the GANs and VAEs: patch-matmul convolutions, spectral and class-conditional norms."""
+"""Shared layers: patch-matmul convolutions, spectral norm, class-conditional BatchNorm."""
 
 from typing import Any
 
