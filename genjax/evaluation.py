@@ -28,6 +28,7 @@ class Reference:
 
   judge: classifier.Judge
   features_NxF: np.ndarray
+  labels_N: np.ndarray  # the test set's classes, for per-class FIDs
   stats: tuple
   sq_radii_N: jax.Array  # k-NN radii for precision/recall, k = PR_K
 
@@ -35,9 +36,10 @@ class Reference:
 @functools.lru_cache(maxsize=4)
 def reference(dataset: str, data_dir: str | None = None) -> Reference:
   judge = classifier.load_judge(dataset)
-  test_images, _ = data.load_dataset(dataset, "test", data_dir)
+  test_images, test_labels = data.load_dataset(dataset, "test", data_dir)
   _, features = judge.predict(test_images.astype(np.float32) / 255.0)
-  return Reference(judge, features, metrics.gaussian_stats(jnp.asarray(features)),
+  return Reference(judge, features, np.asarray(test_labels),
+                   metrics.gaussian_stats(jnp.asarray(features)),
                    metrics.real_sq_radii(features, PR_K))
 
 
@@ -69,12 +71,24 @@ def load_samples(path) -> np.ndarray:
   return check_images(images, str(path))
 
 
+def per_class_fid(features_NxF, labels_N, ref: Reference) -> list[float]:
+  """FID of each class's images against the test images of that class (nan where < 2)."""
+  labels_N = np.asarray(labels_N)
+  fids = []
+  for k in range(int(ref.labels_N.max()) + 1):
+    mine = features_NxF[labels_N == k]
+    fids.append(math.nan if len(mine) < 2 else float(metrics.frechet_distance_from_features(
+        jnp.asarray(mine), jnp.asarray(ref.features_NxF[ref.labels_N == k]))))
+  return fids
+
+
 def evaluate_images(images_NxHxW, dataset: str, data_dir: str | None = None,
-                    source: str = "samples", labels_N=None) -> dict:
+                    source: str = "samples", labels_N=None, per_class: bool = False) -> dict:
   """Every metric of the image set against the test set, plus the sample count.
 
   labels_N: the class each image was generated for (conditional models); adds
-  label_accuracy, the share the judge classifies as that class.
+  label_accuracy, the share the judge classifies as that class, and with per_class the
+  list class_fid: each class's FID against its own test images (where the FID comes from).
   """
   images = check_images(images_NxHxW, source)
   ref = reference(dataset, data_dir)
@@ -83,22 +97,27 @@ def evaluate_images(images_NxHxW, dataset: str, data_dir: str | None = None,
                                ref.sq_radii_N)
   if labels_N is not None:
     scores["label_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels_N)))
+    if per_class:
+      scores["class_fid"] = per_class_fid(features, labels_N, ref)
   return {**scores, "num_samples": int(images.shape[0])}
 
 
 def reference_rows(dataset: str, data_dir: str | None, num: int, seed: int = 0,
-                   degraded: bool = False) -> dict:
+                   degraded: bool = False, per_class: bool = False) -> dict:
   """The floor (real train images vs test) and uniform noise, scored like any samples.
 
   degraded: also the same real images slightly blurred, noised and binarized, which shows
-  how much of an FID small pixel-level differences alone can cost.
+  how much of an FID small pixel-level differences alone can cost. per_class: the floor
+  row gets label_accuracy and class_fid too, from the real images' own labels.
   """
-  train_images, _ = data.load_dataset(dataset, "train", data_dir)
+  train_images, train_labels = data.load_dataset(dataset, "train", data_dir)
   rng = np.random.default_rng(seed)
-  subset = train_images[rng.choice(len(train_images), size=min(num, len(train_images)),
-                                   replace=False)].astype(np.float32) / 255.0
+  chosen = rng.choice(len(train_images), size=min(num, len(train_images)), replace=False)
+  subset = train_images[chosen].astype(np.float32) / 255.0
   noise = rng.uniform(0.0, 1.0, size=(num, 28, 28)).astype(np.float32)
-  rows = {"real_train": evaluate_images(subset, dataset, data_dir),
+  real_labels = np.asarray(train_labels)[chosen] if per_class else None
+  rows = {"real_train": evaluate_images(subset, dataset, data_dir, labels_N=real_labels,
+                                        per_class=per_class),
           "uniform_noise": evaluate_images(noise, dataset, data_dir)}
   if degraded:
     versions = {"real_blur_0.5px": ndimage.gaussian_filter(subset, (0, 0.5, 0.5)),
@@ -110,7 +129,7 @@ def reference_rows(dataset: str, data_dir: str | None, num: int, seed: int = 0,
 
 
 def format_table(rows: dict) -> str:
-  """One line per named row of metrics; class shares min-max; label accuracy where known."""
+  """One line per named row of metrics; class shares min-max; label accuracy, per-class FIDs."""
   header = f"{'':<16}" + "".join(f"{k:>14}" for k in (*METRIC_KEYS, "class_share", "num_samples"))
   lines = [header]
   for name, row in rows.items():
@@ -118,8 +137,12 @@ def format_table(rows: dict) -> str:
     lines.append(f"{name:<16}" + "".join(f"{row[k]:>14.4f}" for k in METRIC_KEYS)
                  + f"{shares:>14}{row['num_samples']:>14d}")
     if "label_accuracy" in row:
-      lines.append(f"{'':<16}judge's accuracy on the requested labels: "
+      asked = "requested" if name == "samples" else "true"  # the floor: real images' own
+      lines.append(f"{'':<16}judge's accuracy on the {asked} labels: "
                    f"{100 * row['label_accuracy']:.2f}%")
+    if "class_fid" in row:
+      lines.append(f"{'':<16}FID per class: " + ", ".join(
+          f"{k}: {fid:.2f}" for k, fid in enumerate(row["class_fid"])))
   return "\n".join(lines)
 
 
@@ -203,10 +226,12 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
   if dataset not in data.DATASETS:
     raise EvaluationError(f"unknown dataset {dataset!r}; choose one of {', '.join(data.DATASETS)}")
   t0 = time.perf_counter()
-  rows = {"samples": evaluate_images(images, dataset, data_dir, str(samples or workdir), labels)}
+  per_class = labels is not None
+  rows = {"samples": evaluate_images(images, dataset, data_dir, str(samples or workdir), labels,
+                                     per_class)}
   eval_s = time.perf_counter() - t0
   if references:
-    rows.update(reference_rows(dataset, data_dir, len(images), seed, degraded))
+    rows.update(reference_rows(dataset, data_dir, len(images), seed, degraded, per_class))
   return {**source, "dataset": dataset, "num_samples": len(images),
           "judge": reference(dataset, data_dir).judge.identity, "eval_s": round(eval_s, 3),
           "rows": rows}

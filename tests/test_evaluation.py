@@ -97,3 +97,25 @@ def test_label_accuracy_is_the_judges_agreement(data_root):
   assert "label_accuracy" not in evaluation.evaluate_images(images, "mnist", data_root)
   table = evaluation.format_table({"samples": right})
   assert "requested labels" in table and "class_share" in table
+
+
+def test_per_class_fid_finds_the_class_that_is_wrong(data_root):
+  images, labels = data.load_dataset("mnist", "train", data_root)
+  images, labels = images[:3000].astype(np.float32) / 255.0, np.asarray(labels[:3000])
+  honest = evaluation.evaluate_images(images, "mnist", data_root, labels_N=labels, per_class=True)
+  # Every image labelled 3 swapped for a 5: only class 3's FID may blow up.
+  fives = images[labels == 5]
+  swapped = images.copy()
+  threes = np.flatnonzero(labels == 3)
+  swapped[threes] = fives[np.arange(len(threes)) % len(fives)]
+  wrong = evaluation.evaluate_images(swapped, "mnist", data_root, labels_N=labels, per_class=True)
+  assert len(honest["class_fid"]) == len(wrong["class_fid"]) == 10
+  assert max(honest["class_fid"]) < 0.2 * wrong["class_fid"][3]
+  others = [k for k in range(10) if k != 3]
+  np.testing.assert_allclose([wrong["class_fid"][k] for k in others],
+                             [honest["class_fid"][k] for k in others], rtol=1e-4)
+  assert "class_fid" not in evaluation.evaluate_images(images, "mnist", data_root, labels_N=labels)
+  rows = evaluation.reference_rows("mnist", data_root, num=500, per_class=True)
+  assert len(rows["real_train"]["class_fid"]) == 10 and rows["real_train"]["label_accuracy"] > 0.95
+  table = evaluation.format_table({"samples": wrong, **rows})
+  assert "FID per class: 0: " in table and "on the true labels" in table

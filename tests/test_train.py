@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from genjax import checkpoint, train
+from genjax import checkpoint, evaluation, train
 from genjax.data import DataError
 from genjax.errors import CheckpointError, ConfigError, TrainingDiverged, WorkdirError
 from genjax.train_state import build_gan, init_state
@@ -196,6 +196,10 @@ def test_conditional_run_draws_one_row_per_class_and_scores_labels(data_root, tm
   assert train.grid_rows_cols(gan, config) == (10, 10)
   assert 0.0 <= summary["final_eval"]["label_accuracy"] <= 1.0
   assert summary["final_eval"]["class_min"] <= 0.1 <= summary["final_eval"]["class_max"]
+  # evaluate.py on a conditional run: FIDs per class for the samples and the real floor
+  rows = evaluation.evaluate_source(workdir=tmp_path, num=200)["rows"]
+  assert len(rows["samples"]["class_fid"]) == len(rows["real_train"]["class_fid"]) == 10
+  assert np.mean(rows["samples"]["class_fid"]) > np.mean(rows["real_train"]["class_fid"])
 
 
 def test_resume_is_bit_identical_with_spectral_norm_and_ema(data_root, tmp_path):
