@@ -11,12 +11,13 @@ from genjax.errors import CheckpointError
 
 # Config keys that define the model and its training trajectory: a checkpoint written
 # under other values cannot continue this run. (num_steps, intervals, learning rate and
-# the data folder may change between runs.)
+# the data folder may change between runs; lr_schedule may not: a schedule adds a step
+# count to both optimizer states.)
 IDENTITY_KEYS = ("model", "dataset", "latent_dim", "g_hidden", "d_hidden", "bn_momentum",
                  "d_update", "batch_size", "seed", "arch", "g_channels", "d_channels", "loss",
                  "gp_weight", "r1_weight", "spectral_norm", "n_critic", "ema_decay",
                  "conditional", "g_refine", "mode_seeking", "consistency_weight",
-                 "consistency_shift", "g_blur", "g_class_bn")
+                 "consistency_shift", "g_blur", "g_class_bn", "lr_schedule")
 
 
 def identity_of(config, keys=IDENTITY_KEYS) -> dict:

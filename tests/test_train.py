@@ -98,10 +98,11 @@ def test_resume_is_bit_identical(tiny_config, tmp_path):
 def test_foreign_checkpoint_is_refused_and_nothing_overwritten(tiny_config, tmp_path):
   train.train_and_evaluate(tiny_config, tmp_path)
   before = snapshot(tmp_path)
-  other = tiny_config.copy_and_resolve_references()
-  other.update(latent_dim=16, num_steps=9)
-  with pytest.raises(CheckpointError, match="latent_dim"):
-    train.train_and_evaluate(other, tmp_path)
+  for key, value in (("latent_dim", 16), ("lr_schedule", "linear")):
+    other = tiny_config.copy_and_resolve_references()
+    other.update({key: value, "num_steps": 9})
+    with pytest.raises(CheckpointError, match=key):
+      train.train_and_evaluate(other, tmp_path)
   assert snapshot(tmp_path) == before
 
 
