@@ -6,23 +6,31 @@ from pathlib import Path
 import jax
 import orbax.checkpoint as ocp
 
+from genjax import schedules
 from genjax.config_defaults import json_defaults
 from genjax.errors import CheckpointError
 
 # Config keys that define the model and its training trajectory: a checkpoint written
 # under other values cannot continue this run. (num_steps, intervals, learning rate and
-# the data folder may change between runs; lr_schedule may not: a schedule adds a step
-# count to both optimizer states.)
+# the data folder may change between runs; so may the schedule, within SCHEDULE_KEY's rule.)
 IDENTITY_KEYS = ("model", "dataset", "latent_dim", "g_hidden", "d_hidden", "bn_momentum",
                  "d_update", "batch_size", "seed", "arch", "g_channels", "d_channels", "loss",
                  "gp_weight", "r1_weight", "spectral_norm", "n_critic", "ema_decay",
                  "conditional", "g_refine", "mode_seeking", "consistency_weight",
-                 "consistency_shift", "g_blur", "g_class_bn", "lr_schedule")
+                 "consistency_shift", "g_blur", "g_class_bn", "d_mbstd")
+# The GAN's decay window (schedules.lr_window): a resume may change it only where the steps
+# already taken keep their rates, e.g. give a constant-rate run a decaying tail.
+SCHEDULE_KEY = "lr_window"
 
 
-def identity_of(config, keys=IDENTITY_KEYS) -> dict:
-  """The JSON-able values of `keys` (the GAN's IDENTITY_KEYS by default) present in `config`."""
-  return {k: json.loads(json.dumps(config[k])) for k in keys if k in config}
+def identity_of(config, keys=None) -> dict:
+  """The JSON-able values of `keys` present in `config`; by default the GAN's IDENTITY_KEYS
+  and its decay window (SCHEDULE_KEY)."""
+  identity = {k: json.loads(json.dumps(config[k])) for k in keys or IDENTITY_KEYS if k in config}
+  if keys is None:
+    window = schedules.lr_window(config)
+    identity[SCHEDULE_KEY] = None if window is None else list(window)
+  return identity
 
 
 def checkpoint_dir(workdir, subdir: str = "checkpoints") -> Path:
@@ -48,11 +56,15 @@ def _one_line(exc: Exception) -> str:
   return f"{type(exc).__name__}: {text[:300]}"
 
 
-def check_identity(saved: dict, expected: dict, where: Path) -> None:
+def check_identity(saved: dict, expected: dict, where: Path, step: int) -> None:
   """Raises naming every identity key whose value differs between checkpoint and config."""
-  saved = {**json_defaults(), **saved}  # keys newer than the checkpoint: their old values
+  saved = {**json_defaults(), SCHEDULE_KEY: None, **saved}  # older checkpoints: their values
   diffs = [f"{k}={saved.get(k)!r} (config says {v!r})" for k, v in expected.items()
-           if saved.get(k) != v]
+           if k != SCHEDULE_KEY and saved.get(k) != v]
+  if SCHEDULE_KEY in expected and not schedules.same_rates_before(
+      saved[SCHEDULE_KEY], expected[SCHEDULE_KEY], step):
+    diffs.append(f"lr_schedule: its decay window {expected[SCHEDULE_KEY]} would change the "
+                 f"rates of steps before {step} (checkpoint's {saved[SCHEDULE_KEY]})")
   if diffs:
     raise CheckpointError(f"checkpoint {where} is from a different model/config: "
                           + ", ".join(diffs) + "; use another --workdir")
@@ -69,7 +81,7 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, expected_iden
         identity=ocp.args.JsonRestore()))["identity"]
   except Exception as exc:  # orbax raises many types for damaged files
     raise CheckpointError(f"checkpoint {where} is corrupt or unreadable ({_one_line(exc)})")
-  check_identity(identity, expected_identity, where)
+  check_identity(identity, expected_identity, where, step)
   try:
     restored = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state)))["state"]

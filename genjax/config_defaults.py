@@ -13,6 +13,7 @@ NEWER_KEY_DEFAULTS = {
     "ema_decay": 0.0, "d_learning_rate": 0.0, "lr_schedule": "constant",
     "g_refine": 0, "mode_seeking": 0.0, "consistency_weight": 0.0, "consistency_shift": 2,
     "g_blur": False, "lr_decay_fraction": 1.0, "g_class_bn": False,
+    "d_mbstd": 0,
     # GAN and VAE: runs before class conditioning were unconditional.
     "conditional": False,
 }

@@ -4,6 +4,7 @@ Every network optionally takes class labels (the tutorial's one-hot vectors): ge
 concatenate them to the noise, discriminators use a projection head (Miyato & Koyama 2018).
 """
 
+import math
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -126,12 +127,27 @@ class DCGANGenerator(nn.Module):
     return jnp.tanh(out).astype(jnp.float32)
 
 
+def minibatch_stddev(h_BxHxWxC: jnp.ndarray, group: int) -> jnp.ndarray:
+  """h with one more channel: the mean feature std within its group of `group` consecutive
+  examples (ProGAN, Karras et al. 2018), so D can see a batch with too little variety.
+
+  Consecutive groups never mix the real and fake halves of a joint D call."""
+  b, hh, ww, _ = h_BxHxWxC.shape
+  group = math.gcd(group, b)  # init's batch of one; training batches are validated to divide
+  h_GxNxHxWxC = h_BxHxWxC.astype(jnp.float32).reshape(b // group, group, *h_BxHxWxC.shape[1:])
+  std_G = jnp.sqrt(h_GxNxHxWxC.var(axis=1) + 1e-8).mean(axis=(1, 2, 3))
+  std_Bx1 = jnp.repeat(std_G, group)[:, None, None, None]
+  return jnp.concatenate([h_BxHxWxC, jnp.broadcast_to(std_Bx1, (b, hh, ww, 1)).astype(
+      h_BxHxWxC.dtype)], axis=-1)
+
+
 class DCGANDiscriminator(nn.Module):
   """Images_BxHxW -> [3x3 stride-2 convolution, LeakyReLU 0.2]... -> Dense logit (+ projection)."""
 
   channels: Sequence[int] = (64, 128)  # 28 -> 14 -> 7
   num_classes: int = 0
   spectral_norm: bool = False
+  mbstd_group: int = 0  # >0: a minibatch-stddev channel before the logit (group size)
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -141,5 +157,7 @@ class DCGANDiscriminator(nn.Module):
     h = x_BxHxW[..., None].astype(self.dtype)
     for i, c in enumerate(self.channels):
       h = nn.leaky_relu(dense(c, f"conv_{i}")(patches_3x3(h, 2)), LEAKY_SLOPE)
+    if self.mbstd_group:
+      h = minibatch_stddev(h, self.mbstd_group)
     h = h.reshape((h.shape[0], -1))
     return projection_logits(self, h, labels_B, dense(1, "out"))

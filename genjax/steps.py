@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genjax import augment, chunks, data, losses, sharding
+from genjax import augment, chunks, data, losses, schedules, sharding
 from genjax.train_state import GAN, GANState, ema_decay_at, ema_update
 
 METRIC_NAMES = ("d_loss", "d_acc", "g_loss")
@@ -45,7 +45,16 @@ def d_logits(gan: GAN, d_params, d_state, x_BxHxW, labels_B, update_stats: bool 
   return gan.discriminator.apply(variables, x_BxHxW, labels_B), d_state
 
 
-def d_adam_step(gan: GAN, d_params, d_opt_state, d_state, images_BxHxW, labels_B, label: float):
+def scheduled(gan: GAN, updates, step):
+  """Adam's updates times the schedule's factor for iteration `step` (none when constant)."""
+  if gan.lr_window is None:
+    return updates
+  scale = schedules.lr_scale(gan.lr_window, step)
+  return jax.tree.map(lambda u: (u * scale).astype(u.dtype), updates)
+
+
+def d_adam_step(gan: GAN, d_params, d_opt_state, d_state, images_BxHxW, labels_B, label: float,
+                step):
   """One Keras train_on_batch of D: loss and accuracy are those before the update."""
 
   def loss_fn(params):
@@ -55,6 +64,7 @@ def d_adam_step(gan: GAN, d_params, d_opt_state, d_state, images_BxHxW, labels_B
 
   (loss, (acc, d_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
   updates, d_opt_state = gan.d_tx.update(grads, d_opt_state, d_params)
+  updates = scheduled(gan, updates, step)
   return optax.apply_updates(d_params, updates), d_opt_state, d_state, loss, acc
 
 
@@ -63,9 +73,9 @@ def seed_faithful_d_update(gan: GAN, state: GANState, real_BxHxW, labels_B, z_Bx
   del key  # no penalty needs randomness here
   fakes_BxHxW, _ = generator_forward(gan, state, z_BxZ, labels_B, train=False)
   d_params, d_opt, d_state, loss_real, acc_real = d_adam_step(
-      gan, state.d_params, state.d_opt_state, state.d_state, real_BxHxW, labels_B, 1.0)
+      gan, state.d_params, state.d_opt_state, state.d_state, real_BxHxW, labels_B, 1.0, state.step)
   d_params, d_opt, d_state, loss_fake, acc_fake = d_adam_step(
-      gan, d_params, d_opt, d_state, fakes_BxHxW, labels_B, 0.0)
+      gan, d_params, d_opt, d_state, fakes_BxHxW, labels_B, 0.0, state.step)
   state = state.replace(d_params=d_params, d_opt_state=d_opt, d_state=d_state)
   return state, 0.5 * (loss_real + loss_fake), 0.5 * (acc_real + acc_fake)
 
@@ -102,6 +112,7 @@ def joint_d_update(gan: GAN, state: GANState, real_BxHxW, labels_B, z_BxZ, key):
       gan, state.d_params, state.d_state, real_BxHxW, jax.lax.stop_gradient(fakes_BxHxW),
       labels_B, key)
   updates, d_opt = gan.d_tx.update(grads, state.d_opt_state, state.d_params)
+  updates = scheduled(gan, updates, state.step)
   state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt_state=d_opt,
                         d_state=d_state, g_batch_stats=batch_stats)
   return state, loss, acc
@@ -131,6 +142,7 @@ def g_adam_step(gan: GAN, state: GANState, z_BxZ, labels_B=None) -> tuple[GANSta
   (_, (batch_stats, adversarial)), grads = grad_fn(
       gan, state.g_params, state.g_batch_stats, state.d_params, z_BxZ, labels_B, state.d_state)
   updates, g_opt_state = gan.g_tx.update(grads, state.g_opt_state, state.g_params)
+  updates = scheduled(gan, updates, state.step)
   g_params = optax.apply_updates(state.g_params, updates)
   state = state.replace(g_params=g_params, g_batch_stats=batch_stats, g_opt_state=g_opt_state)
   if gan.ema_decay:

@@ -101,9 +101,13 @@ def validate_recipe(config: ml_collections.ConfigDict) -> None:
   if config_value(config, "g_class_bn") and not config_value(config, "conditional"):
     raise ConfigError("config.g_class_bn looks up each class's BatchNorm scale and offset: "
                       "set config.conditional=True")
-  for key in ("g_refine", "g_blur", "g_class_bn"):
+  for key in ("g_refine", "g_blur", "g_class_bn", "d_mbstd"):
     if config_value(config, key) and config_value(config, "arch") != "dcgan":
-      raise ConfigError(f"config.{key} is part of the dcgan generator; set config.arch='dcgan'")
+      raise ConfigError(f"config.{key} is part of the dcgan networks; set config.arch='dcgan'")
+  group = config_value(config, "d_mbstd")
+  if not _is_int(group) or group < 0 or group == 1 or (group and config.batch_size % group):
+    raise ConfigError(f"config.d_mbstd must be 0 (off) or a group size >= 2 that divides "
+                      f"config.batch_size ({config.batch_size}), got {group!r}")
   shift = config_value(config, "consistency_shift")
   if not _is_int(shift) or not 0 <= shift < 14:
     raise ConfigError(f"config.consistency_shift must be an integer in [0, 14) pixels, "

@@ -9,6 +9,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
+from genjax import schedules
 from genjax.config_defaults import NEWER_KEY_DEFAULTS, config_value
 from genjax.data import NUM_CLASSES
 from genjax.models import DCGANDiscriminator, DCGANGenerator, Discriminator, Generator
@@ -39,6 +40,7 @@ class GAN:
   mode_seeking: float = 0.0  # weight of MSGAN's diversity term in G's loss
   consistency_weight: float = 0.0  # bCR's lambda on D's logits of shifted inputs
   consistency_shift: int = 2  # the shifts' range in pixels
+  lr_window: tuple[int, int] | None = None  # linear decay of both rates to 0 over [begin, end)
 
   spec: tuple = ()  # the config values it was built from
 
@@ -63,16 +65,12 @@ class GANState:
   g_ema: dict  # {"params", "batch_stats"} averaged over steps, or {} without EMA
 
 
-def keras_adam(learning_rate: float, config: ml_collections.ConfigDict, updates_per_step: int = 1):
+def keras_adam(learning_rate: float, config: ml_collections.ConfigDict):
   """Adam(lr, beta_1, beta_2) with Keras' epsilon 1e-7 (optax's default is 1e-8).
 
-  lr_schedule "linear" decays the rate to 0 at config.num_steps (updates_per_step optimizer
-  updates per training iteration) over the run's last lr_decay_fraction, constant before.
+  Constant rate: a schedule scales the updates in the step (genjax.schedules), so the
+  optimizer state is the same under every schedule.
   """
-  if config_value(config, "lr_schedule") == "linear":
-    total = max(1, config.num_steps * updates_per_step)
-    decay = max(1, round(total * config_value(config, "lr_decay_fraction")))
-    learning_rate = optax.linear_schedule(learning_rate, 0.0, decay, transition_begin=total - decay)
   return optax.adam(learning_rate, b1=config.beta1, b2=config.beta2, eps=config.adam_eps)
 
 
@@ -89,23 +87,18 @@ def build_networks(config, num_classes: int, dtype):
                            blur=bool(config_value(config, "g_blur")),
                            class_bn=bool(config_value(config, "g_class_bn")), dtype=dtype),
             DCGANDiscriminator(channels=config_value(config, "d_channels"),
-                               num_classes=num_classes, spectral_norm=sn, dtype=dtype))
+                               num_classes=num_classes, spectral_norm=sn,
+                               mbstd_group=int(config_value(config, "d_mbstd")), dtype=dtype))
   return (Generator(hidden=tuple(config.g_hidden), bn_momentum=config.bn_momentum,
                     num_classes=num_classes, dtype=dtype),
           Discriminator(hidden=tuple(config.d_hidden), num_classes=num_classes, spectral_norm=sn,
                         dtype=dtype))
 
 
-def d_updates_per_step(config) -> int:
-  """D's Adam updates per iteration: two in the tutorial's loop, one joint; times n_critic."""
-  return (2 if config.d_update == "seed" else 1) * int(config_value(config, "n_critic"))
-
-
 def build_gan(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> GAN:
   """The GAN for `config`; with a mesh, batches are split over its `data` axis."""
   spec = tuple((k, config_value(config, k)) for k in GAN_SPEC_KEYS) + (("mesh", mesh),)
-  if config_value(config, "lr_schedule") != "constant":  # the schedule's length
-    spec += (("num_steps", config.num_steps),)
+  spec += (("lr_window", schedules.lr_window(config)),)  # it depends on num_steps
   num_classes = NUM_CLASSES if config_value(config, "conditional") else 0
   generator, discriminator = build_networks(
       config, num_classes, jnp.dtype(config_value(config, "compute_dtype")))
@@ -113,7 +106,7 @@ def build_gan(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> GA
   return GAN(
       spec=spec, mesh=mesh, generator=generator, discriminator=discriminator,
       g_tx=keras_adam(config.learning_rate, config),
-      d_tx=keras_adam(d_lr, config, d_updates_per_step(config)),
+      d_tx=keras_adam(d_lr, config), lr_window=schedules.lr_window(config),
       latent_dim=config.latent_dim, batch_size=config.batch_size, d_update=config.d_update,
       loss=config_value(config, "loss"), gp_weight=float(config_value(config, "gp_weight")),
       r1_weight=float(config_value(config, "r1_weight")),

@@ -70,13 +70,34 @@ TUTORIAL_KEYS = ("model", "dataset", "latent_dim", "g_hidden", "d_hidden", "bn_m
 
 def test_identity_keys_newer_than_a_checkpoint_take_their_old_default(tmp_path):
   # A checkpoint written before `conditional` existed was unconditional.
-  checkpoint.check_identity({"model": "vae"}, {"model": "vae", "conditional": False}, tmp_path)
+  checkpoint.check_identity({"model": "vae"}, {"model": "vae", "conditional": False}, tmp_path,
+                            5)
   with pytest.raises(CheckpointError, match="conditional=False"):
-    checkpoint.check_identity({"model": "vae"}, {"model": "vae", "conditional": True}, tmp_path)
+    checkpoint.check_identity({"model": "vae"}, {"model": "vae", "conditional": True}, tmp_path,
+                              5)
   # The tutorial's GAN checkpoints predate every recipe key: the current default config
   # (which has them all, at the tutorial's values) still resumes them; a recipe does not.
   config = get_config()
   old = {k: v for k, v in checkpoint.identity_of(config).items() if k in TUTORIAL_KEYS}
-  checkpoint.check_identity(old, checkpoint.identity_of(config), tmp_path)
+  checkpoint.check_identity(old, checkpoint.identity_of(config), tmp_path, 5)
   with pytest.raises(CheckpointError, match="arch='mlp'.*g_refine=0"):
-    checkpoint.check_identity(old, checkpoint.identity_of(get_config("cgan")), tmp_path)
+    checkpoint.check_identity(old, checkpoint.identity_of(get_config("cgan")), tmp_path, 5)
+
+
+def test_a_decaying_tail_may_follow_a_constant_checkpoint_but_not_rewrite_its_past(tmp_path):
+  constant = checkpoint.identity_of(get_config())
+  tail = get_config()
+  tail.update(num_steps=100, lr_schedule="linear", lr_decay_fraction=0.2)  # decays 80 -> 100
+  assert checkpoint.identity_of(tail)["lr_window"] == [80, 100]
+  old = {k: v for k, v in constant.items() if k != "lr_window"}  # written before the window
+  for saved in (constant, old):
+    checkpoint.check_identity(saved, checkpoint.identity_of(tail), tmp_path, 81)  # 0..80 at 1
+    with pytest.raises(CheckpointError, match="lr_schedule.*before 82"):
+      checkpoint.check_identity(saved, checkpoint.identity_of(tail), tmp_path, 82)
+  # Mid-decay, the same window goes on; a longer one would change the rates already used.
+  checkpoint.check_identity(checkpoint.identity_of(tail), checkpoint.identity_of(tail),
+                            tmp_path, 90)
+  tail.num_steps = 200
+  with pytest.raises(CheckpointError, match="lr_schedule"):
+    checkpoint.check_identity({**constant, "lr_window": [80, 100]},
+                              checkpoint.identity_of(tail), tmp_path, 90)

@@ -74,7 +74,7 @@ def test_train_and_inference_modes_differ(g_vars):
 
 # --- DCGAN, conditioning, spectral normalization ----------------------------------------------
 
-from genjax.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from genjax.models import DCGANDiscriminator, DCGANGenerator, minibatch_stddev  # noqa: E402
 
 
 def test_dcgan_shapes_and_layers():
@@ -134,6 +134,22 @@ def test_dcgan_class_bn_gives_each_batchnorm_a_table_per_class():
                    for p in (g_vars["params"], params))
   changed = np.abs(np.asarray(after - before)).max(axis=(1, 2)) > 1e-4
   assert changed.tolist() == [False, True, True, False]
+
+
+def test_minibatch_stddev_sees_its_group_only():
+  x = jax.random.normal(jax.random.key(0), (8, 28, 28))
+  d = DCGANDiscriminator(channels=(8, 16), mbstd_group=4)
+  d_vars = d.init(jax.random.key(1), x[:1])  # a batch of one initializes the same parameters
+  assert d_vars["params"]["out"]["kernel"].shape == (7 * 7 * (16 + 1), 1)
+  before, after = d.apply(d_vars, x), d.apply(d_vars, x.at[5].add(1.0))
+  assert (np.asarray(before) != np.asarray(after)).tolist() == [False] * 4 + [True] * 4
+  # The extra channel is the group's mean feature std: zero for a group of identical images.
+  h = jax.random.normal(jax.random.key(2), (4, 2, 2, 3))
+  std = minibatch_stddev(h, 2)[..., -1]
+  np.testing.assert_allclose(std[:2], np.full((2, 2, 2), np.asarray(h[:2]).std(0).mean()),
+                             rtol=1e-5)
+  np.testing.assert_allclose(minibatch_stddev(jnp.stack([h[0]] * 4), 2)[..., -1], 1e-4,
+                             rtol=1e-3)
 
 
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])

@@ -42,6 +42,19 @@ def test_generator_step_freezes_discriminator():
   assert any(float(jnp.abs(x).max()) > 0.0 for x in jax.tree.leaves(g_grads))
 
 
+def test_schedule_past_its_end_stops_every_update():
+  """Iteration num_steps of a linear schedule has rate 0: the networks stay, Adam's moments move."""
+  config, gan, state = tiny_gan(num_steps=1, lr_schedule="linear", lr_decay_fraction=1.0)
+  state = state.replace(step=jnp.ones((), jnp.int32))
+  new_state, _ = steps.train_chunk(gan, jax.tree.map(jnp.copy, state), fake_dataset(),
+                                   jax.random.key(3), 1, 1)
+  assert_trees_equal(new_state.g_params, state.g_params)
+  assert_trees_equal(new_state.d_params, state.d_params)
+  moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), new_state.g_opt_state,
+                       state.g_opt_state)
+  assert any(jax.tree.leaves(moved))
+
+
 # --- An independent, hand-written seed-faithful iteration in plain jnp -----------------------
 
 def leaky(x):

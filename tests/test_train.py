@@ -95,12 +95,30 @@ def test_resume_is_bit_identical(tiny_config, tmp_path):
       drop_wall(tmp_path / "resumed" / "metrics.jsonl")
 
 
+def test_constant_run_resumed_with_a_decaying_tail_is_the_uninterrupted_run(tiny_config, tmp_path):
+  tail = tiny_config.copy_and_resolve_references()
+  tail.update(lr_schedule="linear", lr_decay_fraction=0.5)  # full rate to step 3, then to 0
+  train.train_and_evaluate(tail, tmp_path / "whole")
+  constant = tiny_config.copy_and_resolve_references()
+  constant.num_steps = 3
+  train.train_and_evaluate(constant, tmp_path / "resumed")
+  assert train.train_and_evaluate(tail, tmp_path / "resumed")["start_step"] == 3
+  whole_state, _ = restore_final(tail, tmp_path / "whole")
+  resumed_state, _ = restore_final(tail, tmp_path / "resumed")
+  jax.tree.map(np.testing.assert_array_equal, whole_state, resumed_state)
+  train.train_and_evaluate(tiny_config, tmp_path / "plain")  # the tail did slow the updates
+  plain_state, _ = restore_final(tiny_config, tmp_path / "plain")
+  assert not np.array_equal(jax.tree.leaves(plain_state.g_params)[0],
+                            jax.tree.leaves(whole_state.g_params)[0])
+
+
 def test_foreign_checkpoint_is_refused_and_nothing_overwritten(tiny_config, tmp_path):
   train.train_and_evaluate(tiny_config, tmp_path)
   before = snapshot(tmp_path)
+  # A decay over all 9 steps would change the rates of the 6 already taken at a constant one.
   for key, value in (("latent_dim", 16), ("lr_schedule", "linear")):
     other = tiny_config.copy_and_resolve_references()
-    other.update({key: value, "num_steps": 9})
+    other.update({key: value, "num_steps": 9, "lr_decay_fraction": 1.0})
     with pytest.raises(CheckpointError, match=key):
       train.train_and_evaluate(other, tmp_path)
   assert snapshot(tmp_path) == before
@@ -145,7 +163,7 @@ from genjax.configs.gan_mnist import RECIPES, get_config  # noqa: E402
     ("gp_weight", -1.0), ("r1_weight", -0.5), ("lr_schedule", "cosine"), ("lr_decay_fraction", 0.0),
     ("g_channels", (8, 0)), ("g_channels", (8, 8, 8)), ("d_learning_rate", -1e-4),
     ("mode_seeking", -1.0), ("g_refine", -4), ("consistency_weight", -1.0),
-    ("consistency_shift", 14), ("consistency_shift", -1)])
+    ("consistency_shift", 14), ("consistency_shift", -1), ("d_mbstd", 1), ("d_mbstd", 3)])
 def test_bad_recipe_config_names_the_field(tiny_config, key, value):
   tiny_config.arch = "dcgan"
   tiny_config[key] = value

@@ -8,7 +8,7 @@ import pytest
 from genjax import steps
 from genjax.configs.gan_mnist import get_config
 from genjax.train_state import (balanced_labels, build_gan, ema_decay_at, ema_update, generate,
-                                init_state, keras_adam)
+                                init_state)
 
 
 def test_ema_update_arithmetic():
@@ -62,20 +62,3 @@ def test_conditional_generate_defaults_to_balanced_labels():
   np.testing.assert_array_equal(balanced_labels(12), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1])
   np.testing.assert_array_equal(generate(gan, state, z), generate(gan, state, z,
                                                                   balanced_labels(20)))
-
-
-@pytest.mark.parametrize("fraction,expected", [
-    (1.0, [8, 7, 6, 5, 4, 3, 2, 1]),  # linear from the first update
-    (0.25, [8, 8, 8, 8, 8, 8, 8, 4])])  # constant, then the last quarter decays
-def test_linear_schedule_decays_over_the_last_fraction(fraction, expected):
-  config = get_config()
-  config.update(num_steps=8, lr_schedule="linear", lr_decay_fraction=fraction, beta1=0.0,
-                beta2=0.0, adam_eps=0.0)
-  tx = keras_adam(8.0, config)
-  params = jnp.zeros(())
-  opt_state = tx.init(params)
-  rates = []
-  for _ in range(8):  # with a constant gradient of 1, Adam's step is exactly -learning_rate
-    updates, opt_state = tx.update(jnp.ones(()), opt_state, params)
-    rates.append(-float(updates))
-  np.testing.assert_allclose(rates, expected, rtol=1e-6)

@@ -60,6 +60,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.bn_momentum = 0.8
   c.g_refine = 0  # dcgan: >0 upsamples to this many channels, then a 28x28 3x3 conv
   c.g_class_bn = False  # dcgan, conditional: per-class BatchNorm scale and offset in G
+  c.d_mbstd = 0  # dcgan: >0, a minibatch-stddev channel in D over groups of this size
   c.g_blur = False  # dcgan: [1, 2, 1] low-pass after each G upsampling (no checkerboard)
   c.d_update = "seed"  # seed: the tutorial's loop (two D updates); joint: one D update
   c.conditional = False  # G and D see the class label (the tutorial's one-hot vectors)
@@ -80,7 +81,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.learning_rate = 2e-4
   c.d_learning_rate = 0.0  # >0: D's own learning rate (TTUR); 0: learning_rate
   c.lr_schedule = "constant"  # or linear: decays both rates to 0 at num_steps
-  c.lr_decay_fraction = 1.0  # linear: the decay spans this last fraction of the run
+  c.lr_decay_fraction = 1.0  # linear: the decay spans this last fraction of the run; a
+  # constant-rate checkpoint resumes with a tail that starts at or after its step
   c.beta1 = 0.5
   c.beta2 = 0.999
   c.adam_eps = 1e-7  # Keras' Adam epsilon
