@@ -75,6 +75,12 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, expected_iden
   step = manager.latest_step()
   if step is None:
     return None, None
+  return restore_step(manager, step, abstract_state, expected_identity), step
+
+
+def restore_step(manager: ocp.CheckpointManager, step: int, abstract_state,
+                 expected_identity: dict):
+  """The state saved at `step`, after checking it belongs to this config."""
   where = Path(manager.directory) / str(step)
   try:
     identity = manager.restore(step, args=ocp.args.Composite(
@@ -89,4 +95,4 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, expected_iden
   except Exception as exc:
     raise CheckpointError(f"checkpoint {where} is corrupt or does not fit this model "
                           f"({_one_line(exc)})")
-  return restored, step
+  return restored

@@ -25,8 +25,8 @@ def load_run_config(workdir) -> ml_collections.ConfigDict:
     raise CheckpointError(f"cannot read the run config {path}: {exc}") from None
 
 
-def restore_generator(workdir):
-  """(gan, state, config) of the newest checkpoint in workdir."""
+def restore_generator(workdir, step: int | None = None):
+  """(gan, state, config, step) of the checkpoint at `step` in workdir (None: the newest)."""
   config = load_run_config(workdir)
   if config.get("model", "gan") != "gan":
     raise ConfigError(f"{workdir} holds a {config.model!r} run; this sampler knows 'gan'")
@@ -36,7 +36,14 @@ def restore_generator(workdir):
       jax.eval_shape(lambda: init_state(gan, jax.random.key(0))), sharding.make_mesh(1))
   manager = checkpoint.open_manager(workdir, max_to_keep=None, create=False)
   try:
-    state, step = checkpoint.restore_latest(manager, abstract, checkpoint.identity_of(config))
+    if step is None:
+      state, step = checkpoint.restore_latest(manager, abstract, checkpoint.identity_of(config))
+    elif step in manager.all_steps():
+      state = checkpoint.restore_step(manager, step, abstract, checkpoint.identity_of(config))
+    else:
+      raise CheckpointError(f"no checkpoint of step {step} in "
+                            f"{checkpoint.checkpoint_dir(workdir)} (it has "
+                            f"{sorted(manager.all_steps()) or 'none'})")
   finally:
     manager.close()
   if state is None:

