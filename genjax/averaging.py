@@ -22,8 +22,9 @@ from genjax.train_state import GAN, balanced_labels, sampling_variables
 
 def mean_tree(trees):
   """The leafwise float32 mean of same-shaped pytrees."""
-  return jax.tree.map(lambda *leaves: sum(l.astype(jnp.float32) for l in leaves) / len(leaves),
-                      *trees)
+  def mean(*leaves):
+    return sum(leaf.astype(jnp.float32) for leaf in leaves) / len(leaves)
+  return jax.tree.map(mean, *trees)
 
 
 def standing_batch_stats(gan: GAN, variables: dict, key, num_batches: int, batch_size: int):
