@@ -6,13 +6,14 @@
 
 Sampling weights (the EMA when the run keeps one) are averaged leaf by leaf; BatchNorm
 statistics are re-estimated over --standing_batches training-mode batches (0: averaged too).
---out must be new or empty. On the sixth session's Fashion-MNIST cgan run the 88k-96k
-average scored FID 5.76 against the last checkpoint's 6.19.
+--out must be new or empty. The same method (an earlier script) took the sixth session's
+Fashion-MNIST cgan run from FID 6.19 at 96k to 5.76 over its 88k, 92k and 96k checkpoints.
 """
 
 from absl import app, flags
 
 from genjax import averaging, cli
+from genjax.errors import ConfigError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The GAN run's folder.", required=True)
 _STEPS = flags.DEFINE_list("steps", None, "Checkpoint steps to average.", required=True)
@@ -26,7 +27,7 @@ def parse_steps(values) -> list[int]:
   try:
     return [int(v) for v in values]
   except ValueError:
-    raise averaging.ConfigError(f"--steps must be integers, got {','.join(values)}") from None
+    raise ConfigError(f"--steps must be integers, got {','.join(values)}") from None
 
 
 def main(argv):

@@ -2,7 +2,8 @@
 
 Averaging G's weights over a long window (Polyak averaging across checkpoints, on top of the
 in-training EMA) helps where the EMA's window is short: on Fashion-MNIST, the EMA weights of
-the 88k, 92k and 96k checkpoints averaged scored FID 5.76 against the 96k EMA's 6.19. An
+the 88k, 92k and 96k checkpoints averaged (by an earlier script of this method) scored FID
+5.76 against the 96k EMA's 6.19. An
 average of weights does not come with matching BatchNorm statistics, so they can be
 re-estimated ("standing statistics", Brock et al. 2019): the mean over many batches of the
 statistics G's BatchNorms see in training mode.
