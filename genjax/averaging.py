@@ -81,9 +81,9 @@ def average_checkpoints(workdir, steps, out, standing_batches: int = 200, seed: 
     raise ConfigError(f"--steps must name checkpoint steps (non-negative integers), got {steps}")
   if not isinstance(standing_batches, int) or standing_batches < 0:
     raise ConfigError(f"--standing_batches must be 0 or more, got {standing_batches!r}")
-  restored = [sampling.restore_generator(workdir, step) for step in steps]  # errors before out
-  gan, last_state, config, _ = restored[-1]
-  variables = mean_tree([sampling_variables(gan, state) for _, state, _, _ in restored])
+  gan, config, restored = sampling.restore_generators(workdir, steps)  # errors before out
+  last_state = restored[-1][0]
+  variables = mean_tree([sampling_variables(gan, state) for state, _ in restored])
   if standing_batches:
     stats = jax.jit(standing_batch_stats, static_argnums=(0, 3, 4))(
         gan, variables, jax.random.key(seed), standing_batches, config.batch_size)

@@ -27,6 +27,13 @@ def load_run_config(workdir) -> ml_collections.ConfigDict:
 
 def restore_generator(workdir, step: int | None = None):
   """(gan, state, config, step) of the checkpoint at `step` in workdir (None: the newest)."""
+  gan, config, states_and_steps = restore_generators(workdir, [step])
+  state, step = states_and_steps[0]
+  return gan, state, config, step
+
+
+def restore_generators(workdir, steps):
+  """(gan, config, [(state, step), ...]) for each of `steps` (None: the newest), one model."""
   config = load_run_config(workdir)
   if config.get("model", "gan") != "gan":
     raise ConfigError(f"{workdir} holds a {config.model!r} run; this sampler knows 'gan'")
@@ -34,21 +41,28 @@ def restore_generator(workdir, step: int | None = None):
   # Replicated onto this process's first device, whatever device count wrote the checkpoint.
   abstract = sharding.abstract_replicated(
       jax.eval_shape(lambda: init_state(gan, jax.random.key(0))), sharding.make_mesh(1))
+  identity = checkpoint.identity_of(config)
   manager = checkpoint.open_manager(workdir, max_to_keep=None, create=False)
   try:
-    if step is None:
-      state, step = checkpoint.restore_latest(manager, abstract, checkpoint.identity_of(config))
-    elif step in manager.all_steps():
-      state = checkpoint.restore_step(manager, step, abstract, checkpoint.identity_of(config))
-    else:
-      raise CheckpointError(f"no checkpoint of step {step} in "
-                            f"{checkpoint.checkpoint_dir(workdir)} (it has "
-                            f"{sorted(manager.all_steps()) or 'none'})")
+    restored = [_restore_one(manager, workdir, step, abstract, identity) for step in steps]
   finally:
     manager.close()
+  return gan, config, restored
+
+
+def _restore_one(manager, workdir, step, abstract, identity):
+  """(state, step) at `step` (None: the newest), or a clear error listing what exists."""
+  if step is None:
+    state, step = checkpoint.restore_latest(manager, abstract, identity)
+  elif step in manager.all_steps():
+    state = checkpoint.restore_step(manager, step, abstract, identity)
+  else:
+    raise CheckpointError(f"no checkpoint of step {step} in "
+                          f"{checkpoint.checkpoint_dir(workdir)} (it has "
+                          f"{sorted(manager.all_steps()) or 'none'})")
   if state is None:
     raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}")
-  return gan, state, config, step
+  return state, step
 
 
 def check_label(label, config, workdir) -> None:
