@@ -1,6 +1,7 @@
 """Speed of the jitted GAN loop (train_chunk) per batch size, against a dense matmul's FLOP/s.
 
 Run:  python experiments/bench_jit.py [--batch_sizes 32,256,4096] [--d_update seed|joint]
+                                      [--recipe mlp|dcgan|...|cgan]
                                       [--seconds 5] [--json runs/bench.json]
 Each batch size compiles once, then times about --seconds of iterations (3 dispatches, median).
 Unchanged on CPU and GPU; the device is recorded, so compare figures only on one device.
@@ -27,13 +28,15 @@ except ImportError:  # a checkout run as `python experiments/bench_jit.py` from 
 
 from absl import app, flags
 
-from genjax.configs.gan_mnist import get_config
+from genjax.configs.gan_mnist import RECIPES, get_config
 
 PROG = "bench_jit.py"
 
 flags.DEFINE_list("batch_sizes", ["32", "256", "4096"], "Comma-separated positive batch sizes.")
+flags.DEFINE_enum("recipe", "mlp", list(RECIPES),
+                  "Config recipe to time (genjax/configs/gan_mnist.py): mlp is the tutorial.")
 flags.DEFINE_enum("d_update", "seed", ["seed", "joint"],
-                  "D update: the tutorial's two, or one joint.")
+                  "D update: the tutorial's two, or one joint (default: the recipe's own).")
 flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes to time: float32, bfloat16 or both.")
 flags.DEFINE_integer("num_devices", 0, "Devices on the data mesh (0: all).")
 flags.DEFINE_float("seconds", 5.0, "Timed seconds per batch size (after compile).")
@@ -84,6 +87,11 @@ def _parse_flags(argv):
     sys.exit(2)
 
 
+def _num(value, scale: float, width: int, digits: int) -> str:
+  """`value / scale` right-aligned, or '-' where it was not measured (None)."""
+  return f"{'-':>{width}}" if value is None else f"{value / scale:>{width}.{digits}f}"
+
+
 def _table(records) -> str:
   header = (f"{'dtype':>8} {'dev':>3} {'batch':>6} {'it/s':>9} {'img/s':>10} {'img/s/dev':>10} "
             f"{'compile s':>9} {'GFLOP/iter':>10} {'GFLOP/s':>8} {'matmul GFLOP/s':>14} "
@@ -91,9 +99,9 @@ def _table(records) -> str:
   rows = [f"{r['compute_dtype']:>8} {r['mesh_devices']:>3} {r['batch_size']:>6} "
           f"{r['iters_per_s']:>9.1f} {r['images_per_s']:>10.0f} "
           f"{r['images_per_s_per_device']:>10.0f} "
-          f"{r['compile_s']:>9.2f} {r['flops_per_iter'] / 1e9:>10.3f} "
-          f"{r['flops_per_s'] / 1e9:>8.1f} {r['matmul_flops_per_s'] / 1e9:>14.1f} "
-          f"{r['flops_ratio']:>6.3f}" for r in records]
+          f"{r['compile_s']:>9.2f} {_num(r['flops_per_iter'], 1e9, 10, 3)} "
+          f"{_num(r['flops_per_s'], 1e9, 8, 1)} {r['matmul_flops_per_s'] / 1e9:>14.1f} "
+          f"{_num(r['flops_ratio'], 1, 6, 3)}" for r in records]
   return "\n".join([header, *rows])
 
 
@@ -104,8 +112,9 @@ def main(argv):
   from genjax import bench  # imports jax: after flag checks, so a bad flag fails at once
   from genjax.errors import GenjaxError
 
-  config = get_config()
-  config.d_update = FLAGS.d_update
+  config = get_config(FLAGS.recipe)
+  if FLAGS.recipe == "mlp" or FLAGS["d_update"].present:
+    config.d_update = FLAGS.d_update
   print(bench.device_info(), flush=True)
   images = bench.random_images()  # on device once, shared by every batch size
   records = []

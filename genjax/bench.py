@@ -21,6 +21,11 @@ def random_images(n: int = 60000, seed: int = 1) -> jax.Array:
   return jax.random.bits(jax.random.key(seed), (n, *IMAGE_SHAPE), jnp.uint8)
 
 
+def random_labels(n: int = 60000, seed: int = 2) -> jax.Array:
+  """Classes 0..9 for a conditional GAN's images: speed does not depend on them either."""
+  return jax.random.randint(jax.random.key(seed), (n,), 0, 10, jnp.int32)
+
+
 def _timed(fn, *args) -> float:
   """Seconds for fn(*args) until its results are ready (dispatch is asynchronous)."""
   t0 = time.perf_counter()
@@ -50,11 +55,13 @@ def matmul_flops_per_s(n: int = 2048, repeats: int = 5) -> float:
   return 2.0 * n**3 * inner / best
 
 
-def step_flops(gan: GAN, state: GANState, images: jax.Array, key: jax.Array) -> float | None:
+def step_flops(gan: GAN, state: GANState, images: jax.Array, key: jax.Array,
+               labels: jax.Array | None = None) -> float | None:
   """FLOPs of one train_step from XLA's cost analysis of the compiled step; None if unavailable."""
   # One step, not train_chunk: XLA counts a while loop's body once, whatever the trip count
   # (checked: train_chunk with max_steps 10 or 1000 reports the same ~1 step).
-  compiled = jax.jit(train_step, static_argnums=0).lower(gan, state, images, key).compile()
+  compiled = jax.jit(train_step, static_argnums=0).lower(gan, state, images, key,
+                                                         labels).compile()
   analysis = compiled.cost_analysis()
   if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
     analysis = analysis[0] if analysis else None
@@ -68,8 +75,11 @@ def _mlp_macs(widths) -> tuple[int, int]:
   return sum(macs), macs[0]
 
 
-def analytic_step_flops(config: ml_collections.ConfigDict, batch_size: int | None = None) -> float:
-  """Matmul FLOPs (2*m*k*n each) of one train_step; bias, activations and Adam are left out.
+def analytic_step_flops(config: ml_collections.ConfigDict,
+                        batch_size: int | None = None) -> float | None:
+  """Matmul FLOPs (2*m*k*n each) of one MLP train_step (None for other architectures).
+
+  Bias, activations and Adam are left out.
 
   Per example, with G = G's forward MACs, D = D's, G1/D1 their first layers:
     G inference forward for D's fakes:                            G
@@ -79,6 +89,8 @@ def analytic_step_flops(config: ml_collections.ConfigDict, batch_size: int | Non
             stop_gradient):                                       2D
   Total 4G - G1 + 8D - 2D1. The joint D update (one G forward, D on both halves) counts the same.
   """
+  if config.arch != "mlp":  # convolutions: XLA's count only
+    return None
   b = config.batch_size if batch_size is None else batch_size
   g, g1 = _mlp_macs([config.latent_dim, *config.g_hidden, IMAGE_SHAPE[0] * IMAGE_SHAPE[1]])
   d, d1 = _mlp_macs([IMAGE_SHAPE[0] * IMAGE_SHAPE[1], *config.d_hidden, 1])
@@ -110,23 +122,24 @@ def benchmark_gan(config: ml_collections.ConfigDict, batch_size: int, iters: int
   state = jax.jit(init_state, static_argnums=(0, 2))(build_gan(config), state_key, IMAGE_SHAPE)
   if images is None:
     images = random_images()
+  labels = random_labels(len(images)) if config.conditional else None
 
   # FLOPs of the whole global batch: counted on the unsharded program.
-  flops_xla = step_flops(build_gan(config), state, images, base_key)
+  flops_xla = step_flops(build_gan(config), state, images, base_key, labels)
   flops_analytic = analytic_step_flops(config)
   gan = build_gan(config, mesh)
-  state, images = sharding.put_replicated((state, images), mesh)
+  state, images, labels = sharding.put_replicated((state, images, labels), mesh)
 
   # max_steps is static (it sizes the metrics buffers); num_steps is traced, so any chunk
   # length up to it reuses one executable.
   max_steps = iters if iters is not None else MAX_CHUNK
   t0 = time.perf_counter()
-  compiled_chunk(gan, max_steps).lower(state, images, base_key, 1).compile()
+  compiled_chunk(gan, max_steps).lower(state, images, base_key, 1, labels).compile()
   compile_s = time.perf_counter() - t0
   # The jit call below finds that executable in jax's cache; it still pays the first transfer
   # and run of one step (and would pay compile again if the cache missed).
   t0 = time.perf_counter()
-  state, _ = jax.block_until_ready(train_chunk(gan, state, images, base_key, max_steps, 1))
+  state, _ = jax.block_until_ready(train_chunk(gan, state, images, base_key, max_steps, 1, labels))
   first_call_s = time.perf_counter() - t0
 
   def dispatch(num_steps):
@@ -134,7 +147,7 @@ def benchmark_gan(config: ml_collections.ConfigDict, batch_size: int, iters: int
     nonlocal state
     t0 = time.perf_counter()
     state, _ = jax.block_until_ready(
-        train_chunk(gan, state, images, base_key, max_steps, num_steps))  # state is donated
+        train_chunk(gan, state, images, base_key, max_steps, num_steps, labels))  # donated
     return time.perf_counter() - t0
 
   if iters is None:
@@ -154,10 +167,13 @@ def benchmark_gan(config: ml_collections.ConfigDict, batch_size: int, iters: int
     # Measured right after the GAN, not once per run: on a shared host the speed available
     # drifts (up to 2x here), and the ratio should compare like with like.
     matmul_flops = matmul_flops_per_s(matmul_n)
-  flops_per_s = flops_per_iter * iters_per_s
+  # A DCGAN on a backend without XLA's count has no FLOP figure: left out, not guessed.
+  flops_per_s = None if flops_per_iter is None else flops_per_iter * iters_per_s
   return {
       "batch_size": batch_size,
       "d_update": config.d_update,
+      "arch": config.arch,
+      "conditional": bool(config.conditional),
       "iters": iters,
       "repeats": repeats,
       "dispatch_s": times,
@@ -171,9 +187,10 @@ def benchmark_gan(config: ml_collections.ConfigDict, batch_size: int, iters: int
       "flops_per_iter": flops_per_iter,
       "flops_per_iter_xla": flops_xla,
       "flops_per_iter_analytic": flops_analytic,
-      "flops_source": "xla" if flops_xla is not None else "analytic",
+      "flops_source": "xla" if flops_xla is not None else (
+          "analytic" if flops_analytic is not None else None),
       "flops_per_s": flops_per_s,
       "matmul_flops_per_s": matmul_flops,
-      "flops_ratio": flops_per_s / matmul_flops,
+      "flops_ratio": None if flops_per_s is None else flops_per_s / matmul_flops,
       **device_info(),
   }

@@ -60,6 +60,22 @@ def test_benchmark_gan_tiny(images):
   assert record["iters"] == 2 and len(record["dispatch_s"]) == 2
 
 
+def test_benchmark_conditional_dcgan(images):
+  """The cgan recipe trains on labelled images: the benchmark draws labels, XLA counts FLOPs."""
+  config = get_config("cgan,tiny")
+  record = bench.benchmark_gan(config, 4, 2, images, repeats=1, matmul_n=256)
+  assert record["conditional"] and record["arch"] == "dcgan" and record["d_update"] == "joint"
+  assert record["flops_per_iter_analytic"] is None and record["flops_source"] == "xla"
+  assert record["flops_per_iter"] > 0 and record["iters_per_s"] > 0
+  assert record["flops_ratio"] == pytest.approx(
+      record["flops_per_s"] / record["matmul_flops_per_s"])
+  # The conditional step reads the labels: without them there is no step to count.
+  gan = build_gan(config)
+  state = init_state(gan, jax.random.key(0))
+  with pytest.raises(ValueError, match="labels"):
+    bench.step_flops(gan, state, images, jax.random.key(1))
+
+
 def test_analytic_flops_match_xla(images):
   """Matmuls are most of the step; XLA also counts bias, activations, BatchNorm and Adam."""
   config = get_config()
@@ -101,7 +117,8 @@ def test_script_writes_json(script_run):
 
 
 @pytest.mark.parametrize("args", [["--batch_sizes", "0"], ["--batch_sizes", "32,x"],
-                                  ["--d_update", "both"], ["--json", "/nonexistent/dir/b.json"]])
+                                  ["--d_update", "both"], ["--json", "/nonexistent/dir/b.json"],
+                                  ["--recipe", "stylegan"]])
 def test_script_bad_flags(args):
   proc = run_script(*args)
   assert proc.returncode != 0

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Here, before device_checks.sh runs on a lent accelerator: puts what that bare, offline machine
+# lacks into .device/ (ignored by git, carried by the device tool): the MNIST and Fashion-MNIST
+# gz files and an ml-collections wheel (it has jax, flax, optax, orbax, tqdm, matplotlib).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src="${GENJAX_DATA_DIR:-../shared/data}"
+for name in mnist fashion-mnist; do
+  [[ -d "$src/$name" ]] || { echo "prepare_device.sh: no $src/$name (set GENJAX_DATA_DIR)" >&2; exit 1; }
+  mkdir -p ".device/data/$name"
+  cp "$src/$name"/*.gz ".device/data/$name/"
+done
+mkdir -p .device/whl
+python3 -m pip download -q --no-deps --only-binary=:all: -d .device/whl "ml-collections>=1.0"
+du -sh .device
