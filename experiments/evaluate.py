@@ -2,9 +2,11 @@
 
   python experiments/evaluate.py --samples samples.npz [--dataset mnist]
   python experiments/evaluate.py --workdir runs/gan [--num 10000] [--seed 0] [--degraded]
+                                [--spectrum]
 
 Prints a table (the samples, the real-data floor, uniform noise) and writes JSON next to the
-samples (FILE.eval.json) or into the workdir (eval.json), or to --json.
+samples (FILE.eval.json) or into the workdir (eval.json), or to --json; with --spectrum also
+the power-spectrum plot beside it (the JSON's name with .spectrum.png for .json).
 """
 
 import json
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from genjax import cli, evaluation
+from genjax import cli, evaluation, spectra
 
 _SAMPLES = flags.DEFINE_string("samples", None, "An .npz with images (N, 28, 28) in [0, 1].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run folder: sample its latest checkpoint.")
@@ -23,6 +25,8 @@ _JSON = flags.DEFINE_string("json", None, "Where to write the JSON report.")
 _REFERENCES = flags.DEFINE_bool("references", True, "Also score real train images and noise.")
 _DEGRADED = flags.DEFINE_bool("degraded", False, "Also score the real images blurred (0.5 px), "
                               "noised (sigma 0.05) and binarized: the judge's sensitivity.")
+_SPECTRUM = flags.DEFINE_bool("spectrum", False, "Also compare radial power spectra with real "
+                              "images (per class for conditional runs) and plot them.")
 
 
 def main(argv):
@@ -31,19 +35,23 @@ def main(argv):
   def evaluate_and_write():
     report = evaluation.evaluate_source(_SAMPLES.value, _WORKDIR.value, _NUM.value, _SEED.value,
                                         _DATASET.value, references=_REFERENCES.value,
-                                        degraded=_DEGRADED.value)
+                                        degraded=_DEGRADED.value, spectrum=_SPECTRUM.value)
     out = Path(_JSON.value or (Path(_WORKDIR.value) / "eval.json" if _WORKDIR.value
                                else Path(_SAMPLES.value).with_suffix(".eval.json")))
     try:
       out.write_text(json.dumps(report, indent=2))
     except OSError as exc:
       raise evaluation.EvaluationError(f"cannot write {out}: {exc.strerror or exc}") from None
+    if "spectrum" in report:
+      spectra.save_spectrum_plot(report["spectrum"], out.with_name(out.stem + ".spectrum.png"))
     return report, out
 
   report, out = cli.run_reporting_errors(evaluate_and_write)
   print(f"judge: {report['dataset']} CNN, test accuracy {report['judge']['test_accuracy']}%, "
         f"weights {report['judge']['weights_sha256'][:12]}")
   print(evaluation.format_table(report["rows"]))
+  if "spectrum" in report:
+    print(spectra.format_summary(report["spectrum"]))
   print(f"scored {report['num_samples']} samples in {report['eval_s']:.1f} s; wrote {out}")
 
 

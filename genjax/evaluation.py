@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
-from genjax import checkpoint, classifier, data, metrics
+from genjax import checkpoint, classifier, data, metrics, spectra
 from genjax.errors import GenjaxError
 from genjax.train_state import balanced_labels
 
@@ -102,6 +102,13 @@ def evaluate_images(images_NxHxW, dataset: str, data_dir: str | None = None,
   return {**scores, "num_samples": int(images.shape[0])}
 
 
+def real_subset(dataset: str, data_dir: str | None, num: int, rng) -> tuple:
+  """(num, 28, 28) float32 training images in [0, 1], drawn without replacement, and labels."""
+  train_images, train_labels = data.load_dataset(dataset, "train", data_dir)
+  chosen = rng.choice(len(train_images), size=min(num, len(train_images)), replace=False)
+  return train_images[chosen].astype(np.float32) / 255.0, np.asarray(train_labels)[chosen]
+
+
 def reference_rows(dataset: str, data_dir: str | None, num: int, seed: int = 0,
                    degraded: bool = False, per_class: bool = False) -> dict:
   """The floor (real train images vs test) and uniform noise, scored like any samples.
@@ -110,12 +117,10 @@ def reference_rows(dataset: str, data_dir: str | None, num: int, seed: int = 0,
   how much of an FID small pixel-level differences alone can cost. per_class: the floor
   row gets label_accuracy and class_fid too, from the real images' own labels.
   """
-  train_images, train_labels = data.load_dataset(dataset, "train", data_dir)
   rng = np.random.default_rng(seed)
-  chosen = rng.choice(len(train_images), size=min(num, len(train_images)), replace=False)
-  subset = train_images[chosen].astype(np.float32) / 255.0
+  subset, subset_labels = real_subset(dataset, data_dir, num, rng)
   noise = rng.uniform(0.0, 1.0, size=(num, 28, 28)).astype(np.float32)
-  real_labels = np.asarray(train_labels)[chosen] if per_class else None
+  real_labels = subset_labels if per_class else None
   rows = {"real_train": evaluate_images(subset, dataset, data_dir, labels_N=real_labels,
                                         per_class=per_class),
           "uniform_noise": evaluate_images(noise, dataset, data_dir)}
@@ -199,8 +204,13 @@ class PeriodicEvaluator:
 
 def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
                     dataset: str | None = None, data_dir: str | None = None,
-                    references: bool = True, degraded: bool = False) -> dict:
-  """The report evaluate.py prints and writes: metrics, references, judge identity, provenance."""
+                    references: bool = True, degraded: bool = False,
+                    spectrum: bool = False) -> dict:
+  """The report evaluate.py prints and writes: metrics, references, judge identity, provenance.
+
+  spectrum: adds the samples' radial power spectrum against the real reference subset's
+  (genjax.spectra), per class too for conditional runs.
+  """
   from genjax import sampling  # sampling builds models: only needed for --workdir
 
   if (samples is None) == (workdir is None):
@@ -232,6 +242,11 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
   eval_s = time.perf_counter() - t0
   if references:
     rows.update(reference_rows(dataset, data_dir, len(images), seed, degraded, per_class))
-  return {**source, "dataset": dataset, "num_samples": len(images),
-          "judge": reference(dataset, data_dir).judge.identity, "eval_s": round(eval_s, 3),
-          "rows": rows}
+  report = {**source, "dataset": dataset, "num_samples": len(images),
+            "judge": reference(dataset, data_dir).judge.identity, "eval_s": round(eval_s, 3),
+            "rows": rows}
+  if spectrum:  # the floor row's real subset (same seed), so the two compare like with like
+    real, real_labels = real_subset(dataset, data_dir, len(images), np.random.default_rng(seed))
+    report["spectrum"] = spectra.spectrum_report(images, real, labels,
+                                                 real_labels if labels is not None else None)
+  return report
