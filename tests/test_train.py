@@ -207,6 +207,16 @@ def test_every_recipe_trains_end_to_end(recipe, dataset, data_root, tmp_path):
   assert (tmp_path / "checkpoints" / "4").is_dir()
 
 
+def test_cgan_fashion_is_cgan_with_its_fashion_changes():
+  base, best = get_config("cgan"), get_config("cgan_fashion")
+  changed = {k for k in best if best[k] != base[k]}
+  assert changed == {"dataset", "g_channels", "g_refine", "g_blur", "d_mbstd", "ema_decay",
+                     "num_steps"}
+  # the three checkpoints kept at the end are the ones the README averages (28k, 32k, 36k)
+  assert best.keep_checkpoints * best.checkpoint_interval == best.num_steps - 24000
+  train.validate_config(best)
+
+
 def test_conditional_run_draws_one_row_per_class_and_scores_labels(data_root, tmp_path):
   config = get_config("cgan,tiny")
   config.update(data_dir=data_root, eval_interval=3, eval_num=200)
