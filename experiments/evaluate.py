@@ -3,10 +3,12 @@
   python experiments/evaluate.py --samples samples.npz [--dataset mnist]
   python experiments/evaluate.py --workdir runs/gan [--num 10000] [--seed 0] [--degraded]
                                 [--spectrum]
+  python experiments/evaluate.py --workdir runs/gan --seeds 0,1,2   (the spread over seeds)
 
 Prints a table (the samples, the real-data floor, uniform noise) and writes JSON next to the
 samples (FILE.eval.json) or into the workdir (eval.json), or to --json; with --spectrum also
-the power-spectrum plot beside it (the JSON's name with .spectrum.png for .json).
+the power-spectrum plot beside it (the JSON's name with .spectrum.png for .json). With
+--seeds, every seed's table, then each seed's FID, floor and FID/floor ratio and their means.
 """
 
 import json
@@ -20,6 +22,7 @@ _SAMPLES = flags.DEFINE_string("samples", None, "An .npz with images (N, 28, 28)
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run folder: sample its latest checkpoint.")
 _NUM = flags.DEFINE_integer("num", 10000, "Samples to draw with --workdir.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed (and the reference subset's).")
+_SEEDS = flags.DEFINE_list("seeds", None, "Several seeds instead of --seed: their spread.")
 _DATASET = flags.DEFINE_string("dataset", None, "mnist or fashion_mnist (default: the run's).")
 _JSON = flags.DEFINE_string("json", None, "Where to write the JSON report.")
 _REFERENCES = flags.DEFINE_bool("references", True, "Also score real train images and noise.")
@@ -29,19 +32,33 @@ _SPECTRUM = flags.DEFINE_bool("spectrum", False, "Also compare radial power spec
                               "images (per class for conditional runs) and plot them.")
 
 
+def output_path(workdir_name: str, samples_suffix: str) -> Path:
+  """--json, else workdir_name in the workdir, else beside the samples with samples_suffix."""
+  if _JSON.value:
+    return Path(_JSON.value)
+  if _WORKDIR.value:
+    return Path(_WORKDIR.value) / workdir_name
+  return Path(_SAMPLES.value).with_suffix(samples_suffix)
+
+
+def write_json(out: Path, obj) -> None:
+  try:
+    out.write_text(json.dumps(obj, indent=2))
+  except OSError as exc:
+    raise evaluation.EvaluationError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
 def main(argv):
   del argv
+  if _SEEDS.value:
+    return main_seeds()
 
   def evaluate_and_write():
     report = evaluation.evaluate_source(_SAMPLES.value, _WORKDIR.value, _NUM.value, _SEED.value,
                                         _DATASET.value, references=_REFERENCES.value,
                                         degraded=_DEGRADED.value, spectrum=_SPECTRUM.value)
-    out = Path(_JSON.value or (Path(_WORKDIR.value) / "eval.json" if _WORKDIR.value
-                               else Path(_SAMPLES.value).with_suffix(".eval.json")))
-    try:
-      out.write_text(json.dumps(report, indent=2))
-    except OSError as exc:
-      raise evaluation.EvaluationError(f"cannot write {out}: {exc.strerror or exc}") from None
+    out = output_path("eval.json", ".eval.json")
+    write_json(out, report)
     if "spectrum" in report:
       spectra.save_spectrum_plot(report["spectrum"], out.with_name(out.stem + ".spectrum.png"))
     return report, out
@@ -53,6 +70,26 @@ def main(argv):
   if "spectrum" in report:
     print(spectra.format_summary(report["spectrum"]))
   print(f"scored {report['num_samples']} samples in {report['eval_s']:.1f} s; wrote {out}")
+
+
+def main_seeds():
+  """--seeds: each seed's table, then the spread line; JSON {"seed_spread", "reports"}."""
+
+  def evaluate_and_write():
+    if not _REFERENCES.value or _SPECTRUM.value:
+      raise evaluation.EvaluationError("--seeds compares every seed with its own real-data "
+                                       "floor: drop --noreferences and --spectrum")
+    result = evaluation.evaluate_seeds(_SEEDS.value, _SAMPLES.value, _WORKDIR.value, _NUM.value,
+                                       _DATASET.value, degraded=_DEGRADED.value)
+    out = output_path("eval_seeds.json", ".eval_seeds.json")
+    write_json(out, result)
+    return result, out
+
+  result, out = cli.run_reporting_errors(evaluate_and_write)
+  for seed, report in zip(result["seed_spread"]["seeds"], result["reports"]):
+    print(f"seed {seed}:\n{evaluation.format_table(report['rows'])}")
+  print(evaluation.format_seed_spread(result["seed_spread"]))
+  print(f"wrote {out}")
 
 
 if __name__ == "__main__":

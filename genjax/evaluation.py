@@ -250,3 +250,42 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
     report["spectrum"] = spectra.spectrum_report(images, real, labels,
                                                  real_labels if labels is not None else None)
   return report
+
+
+def evaluate_seeds(seeds, samples=None, workdir=None, num: int = 10000,
+                   dataset: str | None = None, degraded: bool = False) -> dict:
+  """evaluate_source at each seed, and their spread: {"seed_spread": ..., "reports": [...]}.
+
+  The floor's reference subset moves with the seed as much as the samples do, so a target
+  stated as a multiple of the floor is read off the means, not off one lucky seed.
+  """
+  try:
+    seeds = [int(s) for s in seeds]
+  except (TypeError, ValueError):
+    raise EvaluationError(f"--seeds must be integers separated by commas, got {seeds!r}") \
+        from None
+  if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+    raise EvaluationError(f"--seeds needs at least two different seeds, got {seeds}")
+  reports = [evaluate_source(samples, workdir, num, seed, dataset, degraded=degraded)
+             for seed in seeds]
+  return {"seed_spread": seed_spread(reports, seeds), "reports": reports}
+
+
+def seed_spread(reports: list[dict], seeds: list[int]) -> dict:
+  """Each seed's FID, real-data floor and their ratio, and the means of the three."""
+  fids = [r["rows"]["samples"]["fid"] for r in reports]
+  floors = [r["rows"]["real_train"]["fid"] for r in reports]
+  return {"seeds": list(seeds), "fid": fids, "floor": floors,
+          "ratio": [f / floor for f, floor in zip(fids, floors)],
+          "mean_fid": float(np.mean(fids)), "std_fid": float(np.std(fids)),
+          "mean_floor": float(np.mean(floors)),
+          "mean_ratio": float(np.mean(fids) / np.mean(floors))}
+
+
+def format_seed_spread(spread: dict) -> str:
+  listed = lambda xs, fmt: ", ".join(format(x, fmt) for x in xs)  # noqa: E731
+  return (f"over seeds {listed(spread['seeds'], 'd')}: FID {listed(spread['fid'], '.2f')} "
+          f"(mean {spread['mean_fid']:.2f} ± {spread['std_fid']:.2f}); floor "
+          f"{listed(spread['floor'], '.2f')} (mean {spread['mean_floor']:.2f}); FID/floor "
+          f"{listed(spread['ratio'], '.1f')}, mean FID / mean floor "
+          f"{spread['mean_ratio']:.2f}×")

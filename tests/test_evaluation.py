@@ -119,3 +119,23 @@ def test_per_class_fid_finds_the_class_that_is_wrong(data_root):
   assert len(rows["real_train"]["class_fid"]) == 10 and rows["real_train"]["label_accuracy"] > 0.95
   table = evaluation.format_table({"samples": wrong, **rows})
   assert "FID per class: 0: " in table and "on the true labels" in table
+
+
+def report_with(fid, floor):
+  return {"rows": {"samples": {"fid": fid}, "real_train": {"fid": floor}}}
+
+
+def test_seed_spread_reads_the_target_off_the_means():
+  spread = evaluation.seed_spread([report_with(5.0, 1.0), report_with(6.0, 2.0)], [3, 7])
+  assert spread["seeds"] == [3, 7] and spread["ratio"] == [5.0, 3.0]
+  assert spread["mean_fid"] == 5.5 and spread["std_fid"] == 0.5 and spread["mean_floor"] == 1.5
+  assert spread["mean_ratio"] == pytest.approx(5.5 / 1.5)  # not the mean of the ratios (4.0)
+  line = evaluation.format_seed_spread(spread)
+  assert "seeds 3, 7" in line and "mean 5.50 ± 0.50" in line and "3.67×" in line
+
+
+@pytest.mark.parametrize("seeds,needle", [(["0", "x"], "integers"), (["1"], "at least two"),
+                                          (["2", "2"], "at least two different")])
+def test_bad_seed_lists_are_named(seeds, needle):
+  with pytest.raises(EvaluationError, match=needle):
+    evaluation.evaluate_seeds(seeds, workdir="never/read")

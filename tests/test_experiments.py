@@ -102,6 +102,14 @@ def test_evaluate_workdir_and_samples(trained_run, tmp_path, data_root):
   assert result.returncode == 0, result.stderr
   again = json.loads(samples.with_suffix(".eval.json").read_text())
   assert again["rows"]["samples"] == report["rows"]["samples"]  # same seed, same samples
+  result = run("evaluate.py", f"--workdir={workdir}", "--num=300", "--seeds=0,1",
+               data_root=data_root)
+  assert result.returncode == 0, result.stderr
+  seeds = json.loads((workdir / "eval_seeds.json").read_text())
+  assert seeds["reports"][0]["rows"] == report["rows"]  # seed 0 is the run above
+  assert seeds["reports"][1]["rows"]["samples"] != report["rows"]["samples"]
+  assert seeds["seed_spread"]["fid"] == [r["rows"]["samples"]["fid"] for r in seeds["reports"]]
+  assert "over seeds 0, 1: FID" in result.stdout
 
 
 def test_evaluate_bad_input_is_one_line(tmp_path, data_root):
