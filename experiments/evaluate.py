@@ -2,7 +2,7 @@
 
   python experiments/evaluate.py --samples samples.npz [--dataset mnist]
   python experiments/evaluate.py --workdir runs/gan [--num 10000] [--seed 0] [--degraded]
-                                [--spectrum]
+                                [--spectrum] [--step 28000]
   python experiments/evaluate.py --workdir runs/gan --seeds 0,1,2   (the spread over seeds)
 
 Prints a table (the samples, the real-data floor, uniform noise) and writes JSON next to the
@@ -22,6 +22,8 @@ _SAMPLES = flags.DEFINE_string("samples", None, "An .npz with images (N, 28, 28)
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run folder: sample its latest checkpoint.")
 _NUM = flags.DEFINE_integer("num", 10000, "Samples to draw with --workdir.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed (and the reference subset's).")
+_STEP = flags.DEFINE_integer("step", None, "With --workdir (GAN runs): score this checkpoint, "
+                             "not the newest.")
 _SEEDS = flags.DEFINE_list("seeds", None, "Several seeds instead of --seed: their spread.")
 _DATASET = flags.DEFINE_string("dataset", None, "mnist or fashion_mnist (default: the run's).")
 _JSON = flags.DEFINE_string("json", None, "Where to write the JSON report.")
@@ -56,7 +58,8 @@ def main(argv):
   def evaluate_and_write():
     report = evaluation.evaluate_source(_SAMPLES.value, _WORKDIR.value, _NUM.value, _SEED.value,
                                         _DATASET.value, references=_REFERENCES.value,
-                                        degraded=_DEGRADED.value, spectrum=_SPECTRUM.value)
+                                        degraded=_DEGRADED.value, spectrum=_SPECTRUM.value,
+                                        step=_STEP.value)
     out = output_path("eval.json", ".eval.json")
     write_json(out, report)
     if "spectrum" in report:
@@ -80,7 +83,8 @@ def main_seeds():
       raise evaluation.EvaluationError("--seeds compares every seed with its own real-data "
                                        "floor: drop --noreferences and --spectrum")
     result = evaluation.evaluate_seeds(_SEEDS.value, _SAMPLES.value, _WORKDIR.value, _NUM.value,
-                                       _DATASET.value, degraded=_DEGRADED.value)
+                                       _DATASET.value, degraded=_DEGRADED.value,
+                                       step=_STEP.value)
     out = output_path("eval_seeds.json", ".eval_seeds.json")
     write_json(out, result)
     return result, out

@@ -1,7 +1,8 @@
-"""Draws samples from a run's latest checkpoint.
+"""Draws samples from a run's latest checkpoint (or, for GAN runs, the one at --step).
 
   python experiments/sample.py --workdir runs/gan --num 10000 --out samples.npz [--seed 0]
   python experiments/sample.py --workdir runs/cgan --label 7 --num 100 --out sevens.npz
+  python experiments/sample.py --workdir runs/cgan --step 8000 --num 100 --out early.npz
 
 Writes `images`: (N, 28, 28) float32 in [0, 1]: a GAN's generator in inference mode, or a
 VAE's decoder means (Bernoulli probabilities) of prior draws. With --label K (conditional
@@ -17,13 +18,15 @@ _NUM = flags.DEFINE_integer("num", 10000, "Number of samples.")
 _OUT = flags.DEFINE_string("out", None, "Output .npz file.", required=True)
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
 _LABEL = flags.DEFINE_integer("label", None, "Class to sample (conditional runs only).")
+_STEP = flags.DEFINE_integer("step", None, "A GAN run's checkpoint to sample (default: newest).")
 
 
 def main(argv):
   del argv
 
   def sample_and_write():
-    images = sampling.sample_images(_WORKDIR.value, _NUM.value, _SEED.value, _LABEL.value)
+    images = sampling.sample_images(_WORKDIR.value, _NUM.value, _SEED.value, _LABEL.value,
+                                    _STEP.value)
     sampling.write_samples(_OUT.value, images)
     return images
 

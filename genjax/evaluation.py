@@ -205,11 +205,12 @@ class PeriodicEvaluator:
 def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
                     dataset: str | None = None, data_dir: str | None = None,
                     references: bool = True, degraded: bool = False,
-                    spectrum: bool = False) -> dict:
+                    spectrum: bool = False, step: int | None = None) -> dict:
   """The report evaluate.py prints and writes: metrics, references, judge identity, provenance.
 
   spectrum: adds the samples' radial power spectrum against the real reference subset's
-  (genjax.spectra), per class too for conditional runs.
+  (genjax.spectra), per class too for conditional runs. step: a GAN run's checkpoint to
+  score (None: the newest).
   """
   from genjax import sampling  # sampling builds models: only needed for --workdir
 
@@ -217,6 +218,8 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
     raise EvaluationError("give exactly one of --samples FILE.npz or --workdir DIR")
   if not isinstance(num, int) or num < 2:
     raise EvaluationError(f"--num must be an integer >= 2, got {num!r}")
+  if step is not None and workdir is None:
+    raise EvaluationError("--step picks a checkpoint of --workdir; --samples are already drawn")
   if degraded and not references:
     raise EvaluationError("--degraded scores degraded reference images: drop --noreferences")
   if workdir is not None:
@@ -225,10 +228,10 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
     data_dir = data_dir or run_config.get("data_dir") or None
     labels = None
     if run_config.get("conditional", False):  # num / 10 per class: label accuracy too
-      images, labels = sampling.sample_by_class(workdir, num, seed)
+      images, labels = sampling.sample_by_class(workdir, num, seed, step)
     else:
-      images = sampling.sample_images(workdir, num, seed)
-    source = {"workdir": str(workdir), "seed": seed}
+      images = sampling.sample_images(workdir, num, seed, step=step)
+    source = {"workdir": str(workdir), "seed": seed, "step": step}
   else:
     images, labels = load_samples(samples), None
     source = {"samples": str(samples)}
@@ -253,7 +256,8 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
 
 
 def evaluate_seeds(seeds, samples=None, workdir=None, num: int = 10000,
-                   dataset: str | None = None, degraded: bool = False) -> dict:
+                   dataset: str | None = None, degraded: bool = False,
+                   step: int | None = None) -> dict:
   """evaluate_source at each seed, and their spread: {"seed_spread": ..., "reports": [...]}.
 
   The floor's reference subset moves with the seed as much as the samples do, so a target
@@ -266,7 +270,7 @@ def evaluate_seeds(seeds, samples=None, workdir=None, num: int = 10000,
         from None
   if len(seeds) < 2 or len(set(seeds)) != len(seeds):
     raise EvaluationError(f"--seeds needs at least two different seeds, got {seeds}")
-  reports = [evaluate_source(samples, workdir, num, seed, dataset, degraded=degraded)
+  reports = [evaluate_source(samples, workdir, num, seed, dataset, degraded=degraded, step=step)
              for seed in seeds]
   return {"seed_spread": seed_spread(reports, seeds), "reports": reports}
 

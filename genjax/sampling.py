@@ -77,26 +77,31 @@ def check_label(label, config, workdir) -> None:
     raise ConfigError(f"--label must be a class in 0..{NUM_CLASSES - 1}, got {label!r}")
 
 
-def sample_images(workdir, num: int, seed: int = 0, label: int | None = None) -> np.ndarray:
+def sample_images(workdir, num: int, seed: int = 0, label: int | None = None,
+                  step: int | None = None) -> np.ndarray:
   """(num, 28, 28) float32 in [0, 1]: G in inference mode, or a VAE's decoder means.
 
   label K: every sample of class K (conditional runs); None: a conditional GAN cycles through
-  the classes (balanced), a conditional VAE draws them uniformly.
+  the classes (balanced), a conditional VAE draws them uniformly. step: that checkpoint of a
+  GAN run (None: the newest).
   """
   if not isinstance(num, int) or num <= 0:
     raise ConfigError(f"--num must be a positive integer, got {num!r}")
   run_config = load_run_config(workdir)
   check_label(label, run_config, workdir)
-  return sampler(workdir, run_config)(num, seed, label)
+  return sampler(workdir, run_config, step)(num, seed, label)
 
 
-def sampler(workdir, run_config):
-  """fn(num, seed, label) -> images of the run's latest checkpoint, restored once."""
+def sampler(workdir, run_config, step: int | None = None):
+  """fn(num, seed, label) -> images of the checkpoint at step (None: the newest), restored once."""
   if run_config.get("model", "gan") in VAE_MODELS:
+    if step is not None:
+      raise ConfigError(f"--step {step}: {workdir} is a VAE run, which samples its newest "
+                        "checkpoint only")
     from genjax import vae_sampling  # only VAE runs need the VAE modules
     return lambda num, seed, label: vae_sampling.sample_images(workdir, run_config, num, seed,
                                                                label=label)
-  gan, state, config, _ = restore_generator(workdir)
+  gan, state, config, _ = restore_generator(workdir, step)
   gen = jax.jit(lambda s, z, y: generate(gan, s, z, y) * 0.5 + 0.5)
 
   def draw(num: int, seed: int, label: int | None) -> np.ndarray:
@@ -112,11 +117,12 @@ def sampler(workdir, run_config):
   return draw
 
 
-def sample_by_class(workdir, num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def sample_by_class(workdir, num: int, seed: int = 0,
+                    step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
   """(images, labels): about num / 10 samples asked for each class of a conditional run."""
   run_config = load_run_config(workdir)
   check_label(0, run_config, workdir)
-  draw = sampler(workdir, run_config)
+  draw = sampler(workdir, run_config, step)
   per_class = [num // NUM_CLASSES + (k < num % NUM_CLASSES) for k in range(NUM_CLASSES)]
   images = [draw(n, seed + k, k) for k, n in enumerate(per_class) if n]
   labels = np.concatenate([np.full(n, k) for k, n in enumerate(per_class) if n])

@@ -139,3 +139,8 @@ def test_seed_spread_reads_the_target_off_the_means():
 def test_bad_seed_lists_are_named(seeds, needle):
   with pytest.raises(EvaluationError, match=needle):
     evaluation.evaluate_seeds(seeds, workdir="never/read")
+
+
+def test_step_needs_a_workdir(tmp_path):
+  with pytest.raises(EvaluationError, match="--step picks a checkpoint of --workdir"):
+    evaluation.evaluate_source(samples=tmp_path / "s.npz", step=8)

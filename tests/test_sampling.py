@@ -5,7 +5,7 @@ import pytest
 
 from genjax import sampling, train
 from genjax.configs.gan_mnist import get_config
-from genjax.errors import ConfigError
+from genjax.errors import CheckpointError, ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +41,14 @@ def test_bad_labels_are_one_line_errors(runs):
   for bad in (10, -1):
     with pytest.raises(ConfigError, match="--label"):
       sampling.sample_images(runs["cgan"], 4, label=bad)
+
+
+def test_step_picks_a_kept_checkpoint(runs):
+  newest = sampling.sample_images(runs["cgan"], 5, seed=2)
+  np.testing.assert_array_equal(newest, sampling.sample_images(runs["cgan"], 5, seed=2, step=6))
+  earlier = sampling.sample_images(runs["cgan"], 5, seed=2, step=3)
+  assert not np.allclose(newest, earlier)  # three more iterations of training
+  images, _ = sampling.sample_by_class(runs["cgan"], 10, seed=2, step=3)
+  np.testing.assert_array_equal(images[:1], sampling.sample_images(runs["cgan"], 1, 2, 0, step=3))
+  with pytest.raises(CheckpointError, match=r"no checkpoint of step 4 .*\[3, 6\]"):
+    sampling.sample_images(runs["cgan"], 5, step=4)

@@ -145,6 +145,8 @@ def test_run_writes_outputs(vae_config, tmp_path):
   np.testing.assert_array_equal(images, sampling.sample_images(tmp_path, 1500, seed=1))
   with pytest.raises(ConfigError, match="is not conditional"):
     vae_sampling.sample_images(tmp_path, sampling.load_run_config(tmp_path), 10, label=3)
+  with pytest.raises(ConfigError, match="--step 3: .* is a VAE run"):
+    sampling.sample_images(tmp_path, 10, step=3)
 
 
 def test_conditional_run_samples_by_class(vae_config, tmp_path):
