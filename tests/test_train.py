@@ -214,7 +214,7 @@ def test_cgan_fashion_is_cgan_with_its_fashion_changes():
                      "num_steps"}
   # the checkpoints kept at the end are the ones the README averages
   kept = [best.num_steps - i * best.checkpoint_interval for i in range(best.keep_checkpoints)]
-  assert sorted(kept) == [28000, 32000, 36000]
+  assert sorted(kept) == [40000, 44000, 48000]
   train.validate_config(best)
 
 
