@@ -117,6 +117,15 @@ def sampler(workdir, run_config, step: int | None = None):
   return draw
 
 
+def class_seed(seed: int, label: int) -> int:
+  """The noise seed of class `label`'s samples at evaluation seed `seed`.
+
+  Distinct for every (seed, label): two evaluation seeds never reuse a noise vector, so their
+  spread is that of independent sample sets. Seed 0 keeps its classes' seeds 0..9.
+  """
+  return seed * NUM_CLASSES + label
+
+
 def sample_by_class(workdir, num: int, seed: int = 0,
                     step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
   """(images, labels): about num / 10 samples asked for each class of a conditional run."""
@@ -124,7 +133,7 @@ def sample_by_class(workdir, num: int, seed: int = 0,
   check_label(0, run_config, workdir)
   draw = sampler(workdir, run_config, step)
   per_class = [num // NUM_CLASSES + (k < num % NUM_CLASSES) for k in range(NUM_CLASSES)]
-  images = [draw(n, seed + k, k) for k, n in enumerate(per_class) if n]
+  images = [draw(n, class_seed(seed, k), k) for k, n in enumerate(per_class) if n]
   labels = np.concatenate([np.full(n, k) for k, n in enumerate(per_class) if n])
   return np.concatenate(images), labels
 

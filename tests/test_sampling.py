@@ -35,6 +35,17 @@ def test_sample_by_class_covers_every_class(runs):
   np.testing.assert_array_equal(images[:3], sampling.sample_images(runs["cgan"], 3, 0, label=0))
 
 
+def test_evaluation_seeds_never_share_noise(runs):
+  seeds = {sampling.class_seed(s, k) for s in range(5) for k in range(10)}
+  assert len(seeds) == 50 and sampling.class_seed(0, 3) == 3  # seed 0's classes unchanged
+  # Seed 1's class-1 block is drawn from its own noise, not seed 0's class-2 noise.
+  images, labels = sampling.sample_by_class(runs["cgan"], 20, seed=1)
+  block = images[labels == 1]
+  np.testing.assert_array_equal(
+      block, sampling.sample_images(runs["cgan"], 2, sampling.class_seed(1, 1), label=1))
+  assert not np.allclose(block, sampling.sample_images(runs["cgan"], 2, 2, label=1))
+
+
 def test_bad_labels_are_one_line_errors(runs):
   with pytest.raises(ConfigError, match="not conditional"):
     sampling.sample_images(runs["dcgan"], 4, label=3)
@@ -49,6 +60,7 @@ def test_step_picks_a_kept_checkpoint(runs):
   earlier = sampling.sample_images(runs["cgan"], 5, seed=2, step=3)
   assert not np.allclose(newest, earlier)  # three more iterations of training
   images, _ = sampling.sample_by_class(runs["cgan"], 10, seed=2, step=3)
-  np.testing.assert_array_equal(images[:1], sampling.sample_images(runs["cgan"], 1, 2, 0, step=3))
+  np.testing.assert_array_equal(
+      images[:1], sampling.sample_images(runs["cgan"], 1, sampling.class_seed(2, 0), 0, step=3))
   with pytest.raises(CheckpointError, match=r"no checkpoint of step 4 .*\[3, 6\]"):
     sampling.sample_images(runs["cgan"], 5, step=4)
