@@ -1,16 +1,34 @@
 """Shared fixtures: the real data folder and the tiny GAN config."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import pytest
+# One XLA compilation cache per test run, shared by the pytest-xdist workers and the experiment
+# subprocesses (they inherit the environment): many tests build the same tiny networks, and
+# compiling, not running, is most of their time. Set before anything imports jax.
+_OWN_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ  # the xdist workers inherit it
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"genjax-test-xla-cache-{os.getpid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
-from genjax.configs.gan_mnist import get_config
+import pytest  # noqa: E402
+
+from genjax.configs.gan_mnist import get_config  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("GENJAX_DATA_DIR") or PROJECT_ROOT.parent / "shared" / "data")
+
+
+def pytest_sessionfinish(session, exitstatus):
+  """The run that made the compilation cache removes it (the xdist controller, or a plain run)."""
+  del session, exitstatus
+  if _OWN_CACHE and "PYTEST_XDIST_WORKER" not in os.environ:
+    shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
