@@ -2,7 +2,7 @@
 
   python experiments/evaluate.py --samples samples.npz [--dataset mnist]
   python experiments/evaluate.py --workdir runs/gan [--num 10000] [--seed 0] [--degraded]
-                                [--spectrum] [--step 28000]
+                                [--spectrum] [--step 28000] [--drs]
   python experiments/evaluate.py --workdir runs/gan --seeds 0,1,2   (the spread over seeds)
 
 Prints a table (the samples, the real-data floor, uniform noise) and writes JSON next to the
@@ -24,6 +24,8 @@ _NUM = flags.DEFINE_integer("num", 10000, "Samples to draw with --workdir.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed (and the reference subset's).")
 _STEP = flags.DEFINE_integer("step", None, "With --workdir (GAN runs): score this checkpoint, "
                              "not the newest.")
+_DRS = flags.DEFINE_bool("drs", False, "With --workdir (GAN runs): keep G's samples by the run's "
+                         "discriminator rejection sampling fit (experiments/fit_drs.py).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Several seeds instead of --seed: their spread.")
 _DATASET = flags.DEFINE_string("dataset", None, "mnist or fashion_mnist (default: the run's).")
 _JSON = flags.DEFINE_string("json", None, "Where to write the JSON report.")
@@ -59,7 +61,7 @@ def main(argv):
     report = evaluation.evaluate_source(_SAMPLES.value, _WORKDIR.value, _NUM.value, _SEED.value,
                                         _DATASET.value, references=_REFERENCES.value,
                                         degraded=_DEGRADED.value, spectrum=_SPECTRUM.value,
-                                        step=_STEP.value)
+                                        step=_STEP.value, drs=_DRS.value)
     out = output_path("eval.json", ".eval.json")
     write_json(out, report)
     if "spectrum" in report:
@@ -84,7 +86,7 @@ def main_seeds():
                                        "floor: drop --noreferences and --spectrum")
     result = evaluation.evaluate_seeds(_SEEDS.value, _SAMPLES.value, _WORKDIR.value, _NUM.value,
                                        _DATASET.value, degraded=_DEGRADED.value,
-                                       step=_STEP.value)
+                                       step=_STEP.value, drs=_DRS.value)
     out = output_path("eval_seeds.json", ".eval_seeds.json")
     write_json(out, result)
     return result, out

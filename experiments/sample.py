@@ -3,10 +3,12 @@
   python experiments/sample.py --workdir runs/gan --num 10000 --out samples.npz [--seed 0]
   python experiments/sample.py --workdir runs/cgan --label 7 --num 100 --out sevens.npz
   python experiments/sample.py --workdir runs/cgan --step 8000 --num 100 --out early.npz
+  python experiments/sample.py --workdir runs/cgan --drs --num 100 --out kept.npz
 
 Writes `images`: (N, 28, 28) float32 in [0, 1]: a GAN's generator in inference mode, or a
 VAE's decoder means (Bernoulli probabilities) of prior draws. With --label K (conditional
-runs) every sample is of class K.
+runs) every sample is of class K. With --drs, G's samples as the run's discriminator
+rejection sampling fit keeps them (genjax.rejection).
 """
 
 from absl import app, flags
@@ -19,6 +21,8 @@ _OUT = flags.DEFINE_string("out", None, "Output .npz file.", required=True)
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
 _LABEL = flags.DEFINE_integer("label", None, "Class to sample (conditional runs only).")
 _STEP = flags.DEFINE_integer("step", None, "A GAN run's checkpoint to sample (default: newest).")
+_DRS = flags.DEFINE_bool("drs", False, "Keep G's samples by the run's discriminator rejection "
+                         "sampling fit (experiments/fit_drs.py).")
 
 
 def main(argv):
@@ -26,7 +30,7 @@ def main(argv):
 
   def sample_and_write():
     images = sampling.sample_images(_WORKDIR.value, _NUM.value, _SEED.value, _LABEL.value,
-                                    _STEP.value)
+                                    _STEP.value, _DRS.value)
     sampling.write_samples(_OUT.value, images)
     return images
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
-from genjax import checkpoint, classifier, data, metrics, spectra
+from genjax import checkpoint, classifier, data, metrics, rejection, spectra
 from genjax.errors import GenjaxError
 from genjax.train_state import balanced_labels
 
@@ -205,12 +205,12 @@ class PeriodicEvaluator:
 def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
                     dataset: str | None = None, data_dir: str | None = None,
                     references: bool = True, degraded: bool = False,
-                    spectrum: bool = False, step: int | None = None) -> dict:
+                    spectrum: bool = False, step: int | None = None, drs: bool = False) -> dict:
   """The report evaluate.py prints and writes: metrics, references, judge identity, provenance.
 
   spectrum: adds the samples' radial power spectrum against the real reference subset's
   (genjax.spectra), per class too for conditional runs. step: a GAN run's checkpoint to
-  score (None: the newest).
+  score (None: the newest). drs: G's samples as the run's DRS fit keeps them (genjax.rejection).
   """
   from genjax import sampling  # sampling builds models: only needed for --workdir
 
@@ -218,8 +218,9 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
     raise EvaluationError("give exactly one of --samples FILE.npz or --workdir DIR")
   if not isinstance(num, int) or num < 2:
     raise EvaluationError(f"--num must be an integer >= 2, got {num!r}")
-  if step is not None and workdir is None:
-    raise EvaluationError("--step picks a checkpoint of --workdir; --samples are already drawn")
+  for flag, value in (("step", step), ("drs", drs or None)):
+    if value is not None and workdir is None:
+      raise EvaluationError(f"--{flag} applies to sampling --workdir; --samples are already drawn")
   if degraded and not references:
     raise EvaluationError("--degraded scores degraded reference images: drop --noreferences")
   if workdir is not None:
@@ -228,10 +229,12 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
     data_dir = data_dir or run_config.get("data_dir") or None
     labels = None
     if run_config.get("conditional", False):  # num / 10 per class: label accuracy too
-      images, labels = sampling.sample_by_class(workdir, num, seed, step)
+      images, labels = sampling.sample_by_class(workdir, num, seed, step, drs)
     else:
-      images = sampling.sample_images(workdir, num, seed, step=step)
+      images = sampling.sample_images(workdir, num, seed, step=step, drs=drs)
     source = {"workdir": str(workdir), "seed": seed, "step": step}
+    if drs:
+      source["drs"] = rejection.read_record(workdir)
   else:
     images, labels = load_samples(samples), None
     source = {"samples": str(samples)}
@@ -257,7 +260,7 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
 
 def evaluate_seeds(seeds, samples=None, workdir=None, num: int = 10000,
                    dataset: str | None = None, degraded: bool = False,
-                   step: int | None = None) -> dict:
+                   step: int | None = None, drs: bool = False) -> dict:
   """evaluate_source at each seed, and their spread: {"seed_spread": ..., "reports": [...]}.
 
   The floor's reference subset moves with the seed as much as the samples do, so a target
@@ -270,8 +273,8 @@ def evaluate_seeds(seeds, samples=None, workdir=None, num: int = 10000,
         from None
   if len(seeds) < 2 or len(set(seeds)) != len(seeds):
     raise EvaluationError(f"--seeds needs at least two different seeds, got {seeds}")
-  reports = [evaluate_source(samples, workdir, num, seed, dataset, degraded=degraded, step=step)
-             for seed in seeds]
+  reports = [evaluate_source(samples, workdir, num, seed, dataset, degraded=degraded, step=step,
+                             drs=drs) for seed in seeds]
   return {"seed_spread": seed_spread(reports, seeds), "reports": reports}
 
 

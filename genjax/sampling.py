@@ -78,43 +78,56 @@ def check_label(label, config, workdir) -> None:
 
 
 def sample_images(workdir, num: int, seed: int = 0, label: int | None = None,
-                  step: int | None = None) -> np.ndarray:
+                  step: int | None = None, drs: bool = False) -> np.ndarray:
   """(num, 28, 28) float32 in [0, 1]: G in inference mode, or a VAE's decoder means.
 
   label K: every sample of class K (conditional runs); None: a conditional GAN cycles through
   the classes (balanced), a conditional VAE draws them uniformly. step: that checkpoint of a
-  GAN run (None: the newest).
+  GAN run (None: the newest). drs: keep G's samples by the run's DRS fit (genjax.rejection).
   """
   if not isinstance(num, int) or num <= 0:
     raise ConfigError(f"--num must be a positive integer, got {num!r}")
   run_config = load_run_config(workdir)
   check_label(label, run_config, workdir)
-  return sampler(workdir, run_config, step)(num, seed, label)
+  return sampler(workdir, run_config, step, drs)(num, seed, label)
 
 
-def sampler(workdir, run_config, step: int | None = None):
+def sampler(workdir, run_config, step: int | None = None, drs: bool = False):
   """fn(num, seed, label) -> images of the checkpoint at step (None: the newest), restored once."""
   if run_config.get("model", "gan") in VAE_MODELS:
-    if step is not None:
-      raise ConfigError(f"--step {step}: {workdir} is a VAE run, which samples its newest "
-                        "checkpoint only")
+    if step is not None or drs:
+      raise ConfigError(f"--{'step' if step is not None else 'drs'}: {workdir} is a VAE run, "
+                        "which samples its newest checkpoint only, as its decoder gives it")
     from genjax import vae_sampling  # only VAE runs need the VAE modules
     return lambda num, seed, label: vae_sampling.sample_images(workdir, run_config, num, seed,
                                                                label=label)
-  gan, state, config, _ = restore_generator(workdir, step)
+  draw, chunk, g_step, num_classes = gan_draws(workdir, run_config, step)
+  if drs:
+    from genjax import rejection  # its network only when asked for
+    return rejection.rejecting_draw(workdir, chunk, g_step, num_classes)
+  return draw
+
+
+def gan_draws(workdir, run_config, step: int | None = None):
+  """(draw, chunk, step, num_classes) of a GAN checkpoint, restored once.
+
+  draw(num, seed, label): the first num images of seed's noise stream; chunk(seed, label, i):
+  its i-th block of SAMPLE_BATCH images. label None: a conditional G's balanced labels.
+  """
+  gan, state, config, step = restore_generator(workdir, step)
   gen = jax.jit(lambda s, z, y: generate(gan, s, z, y) * 0.5 + 0.5)
 
-  def draw(num: int, seed: int, label: int | None) -> np.ndarray:
-    key = jax.random.key(seed)
-    chunks = []
-    for i in range(0, num, SAMPLE_BATCH):
-      z = jax.random.normal(jax.random.fold_in(key, i), (SAMPLE_BATCH, config.latent_dim))
-      # label None: generate's balanced labels (SAMPLE_BATCH is a multiple of the classes).
-      labels = None if label is None else np.full(SAMPLE_BATCH, label)
-      chunks.append(np.asarray(gen(state, z, labels)))
-    return np.clip(np.concatenate(chunks)[:num], 0.0, 1.0).astype(np.float32)
+  def chunk(seed: int, label: int | None, i: int) -> np.ndarray:
+    z = jax.random.normal(jax.random.fold_in(jax.random.key(seed), i * SAMPLE_BATCH),
+                          (SAMPLE_BATCH, config.latent_dim))
+    # label None: generate's balanced labels (SAMPLE_BATCH is a multiple of the classes).
+    labels = None if label is None else np.full(SAMPLE_BATCH, label)
+    return np.clip(np.asarray(gen(state, z, labels)), 0.0, 1.0).astype(np.float32)
 
-  return draw
+  def draw(num: int, seed: int, label: int | None) -> np.ndarray:
+    return np.concatenate([chunk(seed, label, i) for i in range(-(-num // SAMPLE_BATCH))])[:num]
+
+  return draw, chunk, step, gan.num_classes
 
 
 def class_seed(seed: int, label: int) -> int:
@@ -126,12 +139,12 @@ def class_seed(seed: int, label: int) -> int:
   return seed * NUM_CLASSES + label
 
 
-def sample_by_class(workdir, num: int, seed: int = 0,
-                    step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sample_by_class(workdir, num: int, seed: int = 0, step: int | None = None,
+                    drs: bool = False) -> tuple[np.ndarray, np.ndarray]:
   """(images, labels): about num / 10 samples asked for each class of a conditional run."""
   run_config = load_run_config(workdir)
   check_label(0, run_config, workdir)
-  draw = sampler(workdir, run_config, step)
+  draw = sampler(workdir, run_config, step, drs)
   per_class = [num // NUM_CLASSES + (k < num % NUM_CLASSES) for k in range(NUM_CLASSES)]
   images = [draw(n, class_seed(seed, k), k) for k, n in enumerate(per_class) if n]
   labels = np.concatenate([np.full(n, k) for k, n in enumerate(per_class) if n])

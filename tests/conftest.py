@@ -60,3 +60,16 @@ def trained_experiment(tmp_path_factory, script, *args, data_root):
   result = run_experiment(script, f"--workdir={workdir}", *args, data_root=data_root)
   assert result.returncode == 0, result.stderr
   return workdir, result
+
+
+def train_tiny_runs(tmp_path_factory, data_root, recipes=("cgan", "dcgan")) -> dict:
+  """{recipe: workdir} of finished `RECIPE,tiny` runs of the GAN config (checkpoints at 3, 6)."""
+  from genjax import train
+
+  out = {}
+  for recipe in recipes:
+    config = get_config(f"{recipe},tiny")
+    config.data_dir = data_root
+    out[recipe] = tmp_path_factory.mktemp(recipe)
+    train.train_and_evaluate(config, out[recipe])
+  return out

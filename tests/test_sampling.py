@@ -3,21 +3,15 @@
 import numpy as np
 import pytest
 
-from genjax import sampling, train
-from genjax.configs.gan_mnist import get_config
+from genjax import sampling
 from genjax.errors import CheckpointError, ConfigError
+from tests.conftest import train_tiny_runs
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data_root):
   """A tiny conditional and a tiny unconditional DCGAN run."""
-  out = {}
-  for recipe in ("cgan", "dcgan"):
-    config = get_config(f"{recipe},tiny")
-    config.data_dir = data_root
-    out[recipe] = tmp_path_factory.mktemp(recipe)
-    train.train_and_evaluate(config, out[recipe])
-  return out
+  return train_tiny_runs(tmp_path_factory, data_root)
 
 
 def test_label_selects_the_class_and_is_deterministic(runs):
