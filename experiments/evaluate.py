@@ -52,6 +52,14 @@ def write_json(out: Path, obj) -> None:
     raise evaluation.EvaluationError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
+def print_drs(report) -> None:
+  """With --drs: which fit kept the samples, and the share it keeps."""
+  if "drs" in report:
+    fit = report["drs"]
+    print(f"samples kept by DRS ({fit['num_steps']}-step fit to the G of step {fit['g_step']}; "
+          f"it keeps {min(fit['expected_acceptance']):.0%}-{max(fit['expected_acceptance']):.0%})")
+
+
 def main(argv):
   del argv
   if _SEEDS.value:
@@ -72,6 +80,7 @@ def main(argv):
   print(f"judge: {report['dataset']} CNN, test accuracy {report['judge']['test_accuracy']}%, "
         f"weights {report['judge']['weights_sha256'][:12]}")
   print(evaluation.format_table(report["rows"]))
+  print_drs(report)
   if "spectrum" in report:
     print(spectra.format_summary(report["spectrum"]))
   print(f"scored {report['num_samples']} samples in {report['eval_s']:.1f} s; wrote {out}")
@@ -94,6 +103,7 @@ def main_seeds():
   result, out = cli.run_reporting_errors(evaluate_and_write)
   for seed, report in zip(result["seed_spread"]["seeds"], result["reports"]):
     print(f"seed {seed}:\n{evaluation.format_table(report['rows'])}")
+  print_drs(result["reports"][0])
   print(evaluation.format_seed_spread(result["seed_spread"]))
   print(f"wrote {out}")
 

@@ -121,6 +121,7 @@ def test_entry_points(runs, tmp_path, data_root):
   assert result.returncode == 0, result.stderr
   report = json.loads((tmp_path / "e.json").read_text())
   assert report["num_samples"] == 200 and report["drs"]["g_step"] == 6
+  assert "samples kept by DRS (200-step fit to the G of step 6" in result.stdout
   result = run_experiment("fit_drs.py", f"--workdir={runs['cgan']}", "--num_steps=5",
                           data_root=data_root)
   assert result.returncode == 1 and "Traceback" not in result.stderr
