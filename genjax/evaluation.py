@@ -218,9 +218,10 @@ def evaluate_source(samples=None, workdir=None, num: int = 10000, seed: int = 0,
     raise EvaluationError("give exactly one of --samples FILE.npz or --workdir DIR")
   if not isinstance(num, int) or num < 2:
     raise EvaluationError(f"--num must be an integer >= 2, got {num!r}")
-  for flag, value in (("step", step), ("drs", drs or None)):
-    if value is not None and workdir is None:
-      raise EvaluationError(f"--{flag} applies to sampling --workdir; --samples are already drawn")
+  if step is not None and workdir is None:
+    raise EvaluationError("--step picks a checkpoint of --workdir; --samples are already drawn")
+  if drs and workdir is None:
+    raise EvaluationError("--drs keeps samples of --workdir's G; --samples are already drawn")
   if degraded and not references:
     raise EvaluationError("--degraded scores degraded reference images: drop --noreferences")
   if workdir is not None:

@@ -95,9 +95,11 @@ def sample_images(workdir, num: int, seed: int = 0, label: int | None = None,
 def sampler(workdir, run_config, step: int | None = None, drs: bool = False):
   """fn(num, seed, label) -> images of the checkpoint at step (None: the newest), restored once."""
   if run_config.get("model", "gan") in VAE_MODELS:
-    if step is not None or drs:
-      raise ConfigError(f"--{'step' if step is not None else 'drs'}: {workdir} is a VAE run, "
-                        "which samples its newest checkpoint only, as its decoder gives it")
+    if step is not None:
+      raise ConfigError(f"--step {step}: {workdir} is a VAE run, which samples its newest "
+                        "checkpoint only")
+    if drs:
+      raise ConfigError(f"--drs: {workdir} is a VAE run; rejection sampling keeps a GAN's samples")
     from genjax import vae_sampling  # only VAE runs need the VAE modules
     return lambda num, seed, label: vae_sampling.sample_images(workdir, run_config, num, seed,
                                                                label=label)

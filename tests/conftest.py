@@ -62,14 +62,20 @@ def trained_experiment(tmp_path_factory, script, *args, data_root):
   return workdir, result
 
 
-def train_tiny_runs(tmp_path_factory, data_root, recipes=("cgan", "dcgan")) -> dict:
-  """{recipe: workdir} of finished `RECIPE,tiny` runs of the GAN config (checkpoints at 3, 6)."""
+@pytest.fixture(scope="session")
+def tiny_gan_run(tmp_path_factory, data_root):
+  """fn(variant) -> the workdir of a finished run of the GAN config `variant` (e.g. "cgan,tiny":
+  checkpoints at 3 and 6), trained once per session (per xdist worker). Tests only read it."""
   from genjax import train
 
-  out = {}
-  for recipe in recipes:
-    config = get_config(f"{recipe},tiny")
-    config.data_dir = data_root
-    out[recipe] = tmp_path_factory.mktemp(recipe)
-    train.train_and_evaluate(config, out[recipe])
-  return out
+  runs = {}
+
+  def run(variant: str):
+    if variant not in runs:
+      config = get_config(variant)
+      config.data_dir = data_root
+      runs[variant] = tmp_path_factory.mktemp(variant.replace(",", "_"))
+      train.train_and_evaluate(config, runs[variant])
+    return runs[variant]
+
+  return run

@@ -4,23 +4,16 @@ import jax
 import numpy as np
 import pytest
 
-from genjax import averaging, sampling, train
-from genjax.configs.gan_mnist import get_config
+from genjax import averaging, sampling
 from genjax.errors import CheckpointError, ConfigError, WorkdirError
 from genjax.train_state import balanced_labels, sampling_variables
 from tests.conftest import run_experiment
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, data_root):
+@pytest.fixture
+def runs(tiny_gan_run):
   """Tiny runs with checkpoints at 3 and 6: a conditional DCGAN with EMA, the MLP without."""
-  out = {}
-  for variant in ("cgan,tiny", "tiny"):
-    config = get_config(variant)
-    config.data_dir = data_root
-    out[variant] = tmp_path_factory.mktemp(variant.replace(",", "_"))
-    train.train_and_evaluate(config, out[variant])
-  return out
+  return {variant: tiny_gan_run(variant) for variant in ("cgan,tiny", "tiny")}
 
 
 def leaves(tree):

@@ -1,6 +1,7 @@
 """Discriminator rejection sampling: the acceptance rule, the ratio network, real tiny runs."""
 
 import json
+import shutil
 
 import jax
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from genjax import data, evaluation, rejection, sampling
 from genjax.errors import CheckpointError, ConfigError, WorkdirError
-from tests.conftest import run_experiment, train_tiny_runs
+from tests.conftest import run_experiment
 
 
 def test_accept_probs_are_the_capped_ratio():
@@ -45,17 +46,19 @@ def test_ratio_network_learns_a_visible_difference(data_root):
   net, tx = rejection.ratio_network(10), optax.adam(1e-3)
   state = rejection.init_ratio_state(net, tx, jax.random.key(0))
   before = rejection.holdout_fit(net, state.params, held_out)
-  state, _ = rejection._train_chunk(net, tx, 32, state, train_pools, jax.random.key(1), 150)
+  state, _ = rejection._train_chunk(net, tx, 32, state, train_pools, jax.random.key(1), 60)
   after = rejection.holdout_fit(net, state.params, held_out)
-  assert int(state.step) == 150
+  assert int(state.step) == 60
   assert after["accuracy"] > 0.95 and after["bce"] < 0.5 * before["bce"], (before, after)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, data_root):
-  """Tiny conditional and unconditional DCGAN runs (checkpoints at 3 and 6), each with a fit."""
-  out = train_tiny_runs(tmp_path_factory, data_root)
-  for recipe in out:
+def runs(tmp_path_factory, tiny_gan_run):
+  """Copies of the tiny conditional and unconditional DCGAN runs, each with a DRS fit."""
+  out = {}
+  for recipe in ("cgan", "dcgan"):
+    out[recipe] = tmp_path_factory.mktemp(recipe) / "run"
+    shutil.copytree(tiny_gan_run(f"{recipe},tiny"), out[recipe])
     rejection.fit(out[recipe], num_steps=200, pool_per_class=40, percentile=50.0,
                   log=lambda line: None)
   return out
@@ -91,9 +94,6 @@ def test_unlabelled_conditional_samples_cycle_through_the_classes(runs):
   threes = sampling.sample_images(runs["cgan"], 2, seed=sampling.class_seed(2, 3), label=3,
                                   drs=True)
   np.testing.assert_array_equal(images[3::10], threes)
-  by_class, labels = sampling.sample_by_class(runs["cgan"], 20, seed=2, drs=True)
-  np.testing.assert_array_equal(np.bincount(labels), [2] * 10)
-  np.testing.assert_array_equal(by_class[labels == 3], threes)
 
 
 def test_a_fit_is_never_overwritten(runs):
@@ -136,5 +136,5 @@ def test_entry_points(runs, tmp_path, data_root):
 
 
 def test_drs_needs_a_workdir(tmp_path):
-  with pytest.raises(evaluation.EvaluationError, match="--drs applies to sampling --workdir"):
+  with pytest.raises(evaluation.EvaluationError, match="--drs keeps samples of --workdir"):
     evaluation.evaluate_source(samples=tmp_path / "x.npz", drs=True)

@@ -5,13 +5,12 @@ import pytest
 
 from genjax import sampling
 from genjax.errors import CheckpointError, ConfigError
-from tests.conftest import train_tiny_runs
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, data_root):
+@pytest.fixture
+def runs(tiny_gan_run):
   """A tiny conditional and a tiny unconditional DCGAN run."""
-  return train_tiny_runs(tmp_path_factory, data_root)
+  return {"cgan": tiny_gan_run("cgan,tiny"), "dcgan": tiny_gan_run("dcgan,tiny")}
 
 
 def test_label_selects_the_class_and_is_deterministic(runs):

@@ -147,6 +147,8 @@ def test_run_writes_outputs(vae_config, tmp_path):
     vae_sampling.sample_images(tmp_path, sampling.load_run_config(tmp_path), 10, label=3)
   with pytest.raises(ConfigError, match="--step 3: .* is a VAE run"):
     sampling.sample_images(tmp_path, 10, step=3)
+  with pytest.raises(ConfigError, match="--drs: .* is a VAE run"):
+    sampling.sample_images(tmp_path, 10, drs=True)
 
 
 def test_conditional_run_samples_by_class(vae_config, tmp_path):
