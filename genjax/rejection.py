@@ -277,19 +277,19 @@ def rejecting_draw(workdir, chunk, g_step: int, num_classes: int):
   thresholds = np.asarray(record["thresholds"])
 
   def draw_kept(num: int, seed: int, label: int | None) -> np.ndarray:
-    kept, seen, i = [], 0, 0
+    kept, num_kept, seen, i = [], 0, 0, 0
     accept_key = jax.random.fold_in(jax.random.key(seed), ACCEPT_STREAM)
-    while sum(len(k) for k in kept) < num:
+    while num_kept < num:
       if seen >= MAX_CANDIDATES * num:
-        raise SamplingError(f"--drs kept {sum(len(k) for k in kept)} of {seen} candidates "
-                            f"(class {label}); refit with a lower --percentile")
+        raise SamplingError(f"--drs kept {num_kept} of {seen} candidates (class {label}); "
+                            "refit with a lower --percentile")
       images = chunk(seed, label, i)
       labels = None if label is None else np.full(len(images), label)
       probs = accept_probs(logits_N(net, params, images * 2.0 - 1.0, labels),
                            thresholds[label or 0])
       u = np.asarray(jax.random.uniform(jax.random.fold_in(accept_key, i), (len(images),)))
       kept.append(images[u < probs])
-      seen, i = seen + len(images), i + 1
+      num_kept, seen, i = num_kept + len(kept[-1]), seen + len(images), i + 1
     return np.concatenate(kept)[:num]
 
   def draw(num: int, seed: int, label: int | None) -> np.ndarray:
