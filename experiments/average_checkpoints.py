@@ -6,14 +6,15 @@
 
 Sampling weights (the EMA when the run keeps one) are averaged leaf by leaf; BatchNorm
 statistics are re-estimated over --standing_batches training-mode batches (0: averaged too).
---out must be new or empty. The same method (an earlier script) took the sixth session's
-Fashion-MNIST cgan run from FID 6.19 at 96k to 5.76 over its 88k, 92k and 96k checkpoints.
+--out must be new or empty. The method took a Fashion-MNIST cgan run from FID 6.19 at 96k to
+5.76 over its 88k, 92k and 96k checkpoints (docs/results.md).
 """
 
-from absl import app, flags
+from absl import flags
 
-from genjax import averaging, cli
-from genjax.errors import ConfigError
+from genjax.core import cli
+from genjax.core.errors import field_error
+from genjax.gan import averaging
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The GAN run's folder.", required=True)
 _STEPS = flags.DEFINE_list("steps", None, "Checkpoint steps to average.", required=True)
@@ -27,12 +28,12 @@ def parse_steps(values) -> list[int]:
   try:
     return [int(v) for v in values]
   except ValueError:
-    raise ConfigError(f"--steps must be integers, got {','.join(values)}") from None
+    raise field_error("steps", f"must be integers, got {','.join(values)}") from None
 
 
 def main(argv):
   del argv
-  record = cli.run_reporting_errors(
+  record = cli.run(
       lambda: averaging.average_checkpoints(_WORKDIR.value, parse_steps(_STEPS.value), _OUT.value,
                                             _STANDING.value, _SEED.value))
   print(f"averaged steps {record['steps']} of {record['workdir']} into {_OUT.value} "
@@ -40,4 +41,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.main(main)

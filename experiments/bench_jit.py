@@ -1,12 +1,12 @@
 """Speed of the jitted GAN loop (train_chunk) per batch size, against a dense matmul's FLOP/s.
 
-Run:  python experiments/bench_jit.py [--batch_sizes 32,256,4096] [--d_update seed|joint]
-                                      [--recipe mlp|dcgan|...|cgan]
+Run:  python experiments/bench_jit.py [--batch_sizes 32,256,4096]
+                                      [--recipe mlp|dcgan|...|cgan] [--d_update keras|joint]
                                       [--seconds 5] [--json runs/bench.json]
 Each batch size compiles once, then times about --seconds of iterations (3 dispatches, median).
 Unchanged on CPU and GPU; the device is recorded, so compare figures only on one device.
 
-Measured with the defaults on this project's 2-core AMD EPYC CPU (Zen 5; jax 0.10.2, seed mode,
+Measured with the defaults on this project's 2-core AMD EPYC CPU (Zen 5; jax 0.10.2, keras mode,
 XLA's FLOP count; whole run ~30 s), host quiet; ratio = GAN FLOP/s over a 2048^3 float32 matmul
 timed right after each batch size (~470 GFLOP/s quiet):
   batch    it/s    img/s  compile s  GFLOP/iter  GFLOP/s  ratio
@@ -35,7 +35,7 @@ PROG = "bench_jit.py"
 flags.DEFINE_list("batch_sizes", ["32", "256", "4096"], "Comma-separated positive batch sizes.")
 flags.DEFINE_enum("recipe", "mlp", list(RECIPES),
                   "Config recipe to time (genjax/configs/gan_mnist.py): mlp is the tutorial.")
-flags.DEFINE_enum("d_update", "seed", ["seed", "joint"],
+flags.DEFINE_enum("d_update", "keras", ["keras", "joint"],
                   "D update: the tutorial's two, or one joint (default: the recipe's own).")
 flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes to time: float32, bfloat16 or both.")
 flags.DEFINE_integer("num_devices", 0, "Devices on the data mesh (0: all).")
@@ -109,19 +109,20 @@ def main(argv):
   if len(argv) > 1:
     print(f"{PROG}: error: unexpected arguments {argv[1:]}", file=sys.stderr)
     return 2
-  from genjax import bench  # imports jax: after flag checks, so a bad flag fails at once
-  from genjax.errors import GenjaxError
+  from genjax.core import bench  # imports jax: after flag checks, so a bad flag fails at once
+  from genjax.core.errors import GenjaxError
+  from genjax.gan.bench import benchmark_gan, random_images
 
   config = get_config(FLAGS.recipe)
   if FLAGS.recipe == "mlp" or FLAGS["d_update"].present:
     config.d_update = FLAGS.d_update
   print(bench.device_info(), flush=True)
-  images = bench.random_images()  # on device once, shared by every batch size
+  images = random_images()  # on device once, shared by every batch size
   records = []
   for dtype in FLAGS.dtypes:
     for text in FLAGS.batch_sizes:
       try:
-        records.append(bench.benchmark_gan(
+        records.append(benchmark_gan(
             config, _batch_size(text), None, images, seconds=FLAGS.seconds,
             matmul_n=FLAGS.matmul_n, num_devices=FLAGS.num_devices, compute_dtype=dtype))
       except GenjaxError as e:  # e.g. a batch the mesh cannot split

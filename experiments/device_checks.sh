@@ -1,26 +1,26 @@
 #!/usr/bin/env bash
-# Every GPU figure the issues ask for, in parts that fit one lent accelerator's short lease.
+# The accelerator figures genjax documents, in parts short enough for a brief hold on a GPU.
 #
-#   bash experiments/prepare_device.sh           # here, once: data and the missing wheel into .device/
-#   device run, carry [".device"]:  bash experiments/device_checks.sh bench,mnist   (~3 min)
-#                                   bash experiments/device_checks.sh fashion,vae   (~7 min)
+#   bash experiments/prepare_device.sh           # beforehand: data and the missing wheel into .device/
+#   on the GPU machine, with .device/ copied:  bash experiments/device_checks.sh bench,mnist  (~3 min)
+#                                              bash experiments/device_checks.sh fashion,vae  (~7 min)
 #
 # Parts (comma-separated, or "all"):
-#   bench    bench_jit.py: the tutorial GAN at batch 32/256/4096 in float32 and bfloat16 (issues
-#            #2, #5) and the cgan recipe at its batch 64 (#6); scaling estimates from the former
+#   bench    bench_jit.py: the tutorial GAN at batch 32/256/4096 in float32 and bfloat16, and the
+#            cgan recipe at its batch 64; scaling estimates from the former
 #   mnist    the MNIST cgan recipe, 12,000 iterations, timed, then scored on 10,000 samples at
-#            evaluation seeds 0, 1, 2 (#6 reads its targets off their means)
+#            evaluation seeds 0, 1, 2 (its target is read off their means)
 #   fashion  the cgan_fashion recipe for 96,000 iterations instead of 48,000, scored, then its
-#            last three checkpoints averaged and scored at seeds 0, 1, 2, then with a DRS fit
-#            (#6's Fashion FID target). On a CPU it scored 5.16, 5.37, 5.27 at 40k, 44k, 48k
-#            (10,000 samples, seed 0) and, averaged over 40-48k, 5.01, 6.61, 6.11 at seeds 0-2
-#            (6.34x the mean floor), 3.70, 4.15, 4.07 with DRS: levelled off; whether G alone
-#            keeps improving to 96k is what this measures
-#   vae      the classic VAE for up to 3280 epochs, then the k=5000 test NLL (#4)
+#            last three checkpoints averaged and scored at seeds 0, 1, 2, then with a DRS fit.
+#            On a CPU it scored 5.16, 5.37, 5.27 at 40k, 44k, 48k (10,000 samples, seed 0) and,
+#            averaged over 40-48k, 5.01, 6.61, 6.11 at seeds 0-2 (6.34x the mean floor), 3.70,
+#            4.15, 4.07 with DRS: levelled off; whether G alone keeps improving to 96k is what
+#            this measures
+#   vae      the classic VAE for up to 3280 epochs, then the k=5000 test NLL
 # Each part is time-boxed (PART_SECONDS_<part> overrides) so a slow device still returns
 # figures; a run cut short keeps its checkpoints and is scored where it stopped.
-# Results go to $OUT (the device tool's folder; default runs/device_checks): one log per part
-# and the benchmark JSON. TINY=1 shrinks every part to seconds, to test this script on a CPU.
+# Results go to $OUT (default runs/device_checks): one log per part and the benchmark JSON.
+# TINY=1 shrinks every part to seconds, to test this script on a CPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 parts="${1:-all}"

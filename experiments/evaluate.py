@@ -14,9 +14,11 @@ the power-spectrum plot beside it (the JSON's name with .spectrum.png for .json)
 import json
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
-from genjax import cli, evaluation, spectra
+from genjax import sampling
+from genjax.core import cli
+from genjax.eval import scoring, spectra
 
 _SAMPLES = flags.DEFINE_string("samples", None, "An .npz with images (N, 28, 28) in [0, 1].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run folder: sample its latest checkpoint.")
@@ -28,12 +30,18 @@ _DRS = flags.DEFINE_bool("drs", False, "With --workdir (GAN runs): keep G's samp
                          "discriminator rejection sampling fit (experiments/fit_drs.py).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Several seeds instead of --seed: their spread.")
 _DATASET = flags.DEFINE_string("dataset", None, "mnist or fashion_mnist (default: the run's).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with mnist/ and fashion-mnist/ "
+                                "(default: the run's config.data_dir, else $GENJAX_DATA_DIR).")
 _JSON = flags.DEFINE_string("json", None, "Where to write the JSON report.")
 _REFERENCES = flags.DEFINE_bool("references", True, "Also score real train images and noise.")
 _DEGRADED = flags.DEFINE_bool("degraded", False, "Also score the real images blurred (0.5 px), "
                               "noised (sigma 0.05) and binarized: the judge's sensitivity.")
 _SPECTRUM = flags.DEFINE_bool("spectrum", False, "Also compare radial power spectra with real "
                               "images (per class for conditional runs) and plot them.")
+
+
+# The library names the run's data folder config.data_dir; here it is a flag of its own.
+FLAG_NAMES = {"config.data_dir": "--data_dir"}
 
 
 def output_path(workdir_name: str, samples_suffix: str) -> Path:
@@ -49,7 +57,7 @@ def write_json(out: Path, obj) -> None:
   try:
     out.write_text(json.dumps(obj, indent=2))
   except OSError as exc:
-    raise evaluation.EvaluationError(f"cannot write {out}: {exc.strerror or exc}") from None
+    raise scoring.EvaluationError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
 def print_drs(report) -> None:
@@ -66,20 +74,20 @@ def main(argv):
     return main_seeds()
 
   def evaluate_and_write():
-    report = evaluation.evaluate_source(_SAMPLES.value, _WORKDIR.value, _NUM.value, _SEED.value,
-                                        _DATASET.value, references=_REFERENCES.value,
-                                        degraded=_DEGRADED.value, spectrum=_SPECTRUM.value,
-                                        step=_STEP.value, drs=_DRS.value)
+    report = sampling.evaluate(_SAMPLES.value, _WORKDIR.value, _NUM.value, _SEED.value,
+                               _DATASET.value, _DATA_DIR.value, references=_REFERENCES.value,
+                               degraded=_DEGRADED.value, spectrum=_SPECTRUM.value,
+                               step=_STEP.value, use_drs=_DRS.value)
     out = output_path("eval.json", ".eval.json")
     write_json(out, report)
     if "spectrum" in report:
       spectra.save_spectrum_plot(report["spectrum"], out.with_name(out.stem + ".spectrum.png"))
     return report, out
 
-  report, out = cli.run_reporting_errors(evaluate_and_write)
+  report, out = cli.run(evaluate_and_write, flag_names=FLAG_NAMES)
   print(f"judge: {report['dataset']} CNN, test accuracy {report['judge']['test_accuracy']}%, "
         f"weights {report['judge']['weights_sha256'][:12]}")
-  print(evaluation.format_table(report["rows"]))
+  print(scoring.format_table(report["rows"]))
   print_drs(report)
   if "spectrum" in report:
     print(spectra.format_summary(report["spectrum"]))
@@ -91,22 +99,22 @@ def main_seeds():
 
   def evaluate_and_write():
     if not _REFERENCES.value or _SPECTRUM.value:
-      raise evaluation.EvaluationError("--seeds compares every seed with its own real-data "
-                                       "floor: drop --noreferences and --spectrum")
-    result = evaluation.evaluate_seeds(_SEEDS.value, _SAMPLES.value, _WORKDIR.value, _NUM.value,
-                                       _DATASET.value, degraded=_DEGRADED.value,
-                                       step=_STEP.value, drs=_DRS.value)
+      raise scoring.EvaluationError("--seeds compares every seed with its own real-data "
+                                    "floor: drop --noreferences and --spectrum")
+    result = sampling.evaluate_seeds(_SEEDS.value, _SAMPLES.value, _WORKDIR.value, _NUM.value,
+                                     _DATASET.value, _DATA_DIR.value, degraded=_DEGRADED.value,
+                                     step=_STEP.value, use_drs=_DRS.value)
     out = output_path("eval_seeds.json", ".eval_seeds.json")
     write_json(out, result)
     return result, out
 
-  result, out = cli.run_reporting_errors(evaluate_and_write)
+  result, out = cli.run(evaluate_and_write, flag_names=FLAG_NAMES)
   for seed, report in zip(result["seed_spread"]["seeds"], result["reports"]):
-    print(f"seed {seed}:\n{evaluation.format_table(report['rows'])}")
+    print(f"seed {seed}:\n{scoring.format_table(report['rows'])}")
   print_drs(result["reports"][0])
-  print(evaluation.format_seed_spread(result["seed_spread"]))
+  print(scoring.format_seed_spread(result["seed_spread"]))
   print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.main(main)

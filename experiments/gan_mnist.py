@@ -1,33 +1,41 @@
-"""Trains the tutorial's MNIST GAN.
+"""Trains the tutorial's MNIST GAN, or any recipe of genjax/configs/gan_mnist.py.
 
   python experiments/gan_mnist.py                      # tutorial defaults, fresh runs/ folder
   python experiments/gan_mnist.py --workdir runs/gan --config.num_steps=30000
-  python experiments/gan_mnist.py --config.dataset=fashion_mnist --config.print_interval=200
+  python experiments/gan_mnist.py --config=genjax/configs/gan_mnist.py:cgan --workdir runs/cgan
 
 Rerunning on the same --workdir resumes from its latest checkpoint.
 """
 
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
 import genjax.configs.gan_mnist as gan_config
-from genjax import cli, sharding, train
+from genjax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder (default: a new one under runs/).")
-_CONFIG = config_flags.DEFINE_config_file("config", gan_config.__file__, "Training config.")
+_CONFIG = cli.define_config(gan_config.__file__)
+
+
+def done_line(summary: dict) -> str:
+  final, judged = summary["final"] or {}, summary["final_eval"]
+  nan = float("nan")
+  line = (f"done: {summary['step']} iterations in {summary['train_s']:.1f} s "
+          f"({summary['iters_per_s']:.0f} it/s); d_loss={final.get('d_loss', nan):.3f} "
+          f"d_acc={final.get('d_acc', nan):.2f} g_loss={final.get('g_loss', nan):.3f}")
+  if judged:
+    line += f"; judge at step {judged['step']}: FID {judged['fid']:.2f}, score {judged['score']:.2f}"
+  return line + f"; outputs in {summary['workdir']}"
 
 
 def main(argv):
   del argv
+  from genjax.core import sharding  # jax and the models load after the flags are checked
+  from genjax.gan.family import train_gan
+
   sharding.maybe_initialize_distributed()
   workdir = _WORKDIR.value or cli.default_workdir(f"gan_{_CONFIG.value.dataset}")
-  summary = cli.run_reporting_errors(train.train_and_evaluate, _CONFIG.value, workdir)
-  final = summary["final"] or {}
-  print(f"done: {summary['step']} iterations in {summary['train_s']:.1f} s "
-        f"({summary['iters_per_s']:.0f} it/s); d_loss={final.get('d_loss', float('nan')):.3f} "
-        f"d_acc={final.get('d_acc', float('nan')):.2f} g_loss={final.get('g_loss', float('nan')):.3f}"
-        f"; outputs in {summary['workdir']}")
+  print(done_line(cli.run(train_gan, _CONFIG.value, workdir)))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.main(main)

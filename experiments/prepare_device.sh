@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Here, before device_checks.sh runs on a lent accelerator: puts what that bare, offline machine
-# lacks into .device/ (ignored by git, carried by the device tool): the MNIST and Fashion-MNIST
-# gz files and an ml-collections wheel (it has jax, flax, optax, orbax, tqdm, matplotlib).
+# Before device_checks.sh runs on a bare, offline accelerator machine: puts what it lacks into
+# .device/ (ignored by git; copy it along with the checkout): the MNIST and Fashion-MNIST gz
+# files and an ml-collections wheel (such machines usually have jax, flax, optax, orbax, tqdm and
+# matplotlib).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src="${GENJAX_DATA_DIR:-../shared/data}"

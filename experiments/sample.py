@@ -8,12 +8,13 @@
 Writes `images`: (N, 28, 28) float32 in [0, 1]: a GAN's generator in inference mode, or a
 VAE's decoder means (Bernoulli probabilities) of prior draws. With --label K (conditional
 runs) every sample is of class K. With --drs, G's samples as the run's discriminator
-rejection sampling fit keeps them (genjax.rejection).
+rejection sampling fit keeps them (experiments/fit_drs.py).
 """
 
-from absl import app, flags
+from absl import flags
 
-from genjax import cli, sampling
+from genjax import sampling
+from genjax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder holding checkpoints/.", required=True)
 _NUM = flags.DEFINE_integer("num", 10000, "Number of samples.")
@@ -25,18 +26,18 @@ _DRS = flags.DEFINE_bool("drs", False, "Keep G's samples by the run's discrimina
                          "sampling fit (experiments/fit_drs.py).")
 
 
+def sample_and_write():
+  images = sampling.sample_images(_WORKDIR.value, _NUM.value, _SEED.value, _LABEL.value,
+                                  _STEP.value, _DRS.value)
+  sampling.write_samples(_OUT.value, images)
+  return images
+
+
 def main(argv):
   del argv
-
-  def sample_and_write():
-    images = sampling.sample_images(_WORKDIR.value, _NUM.value, _SEED.value, _LABEL.value,
-                                    _STEP.value, _DRS.value)
-    sampling.write_samples(_OUT.value, images)
-    return images
-
-  images = cli.run_reporting_errors(sample_and_write)
+  images = cli.run(sample_and_write)
   print(f"wrote {images.shape[0]} samples {images.shape} to {_OUT.value}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.main(main)

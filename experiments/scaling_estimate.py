@@ -10,17 +10,18 @@ and latency are printed with their sources). Or pass --step_ms directly.
 
 import json
 
-from absl import app, flags
+from absl import flags
 
-from genjax import cli, scaling
 from genjax.configs.gan_mnist import get_config
-from genjax.errors import ConfigError
+from genjax.core import cli
+from genjax.core.errors import ConfigError
+from genjax.gan import scaling
 
 _BENCH_JSON = flags.DEFINE_string("bench_json", None, "bench_jit.py --json output (1 device).")
 _STEP_MS = flags.DEFINE_float("step_ms", None, "Or: the measured single-device step, in ms.")
 _INTERCONNECT = flags.DEFINE_enum("interconnect", "h100_nvlink_8",
                                   sorted(scaling.INTERCONNECTS), "Which machine to estimate.")
-_D_UPDATE = flags.DEFINE_enum("d_update", "seed", ["seed", "joint"], "GAN D update mode.")
+_D_UPDATE = flags.DEFINE_enum("d_update", "keras", ["keras", "joint"], "GAN D update mode.")
 
 
 def estimates():
@@ -44,7 +45,7 @@ def estimates():
 
 def main(argv):
   del argv
-  for record, est in cli.run_reporting_errors(estimates):
+  for record, est in cli.run(estimates):
     per_device = record["batch_size"]
     global_batch = per_device * est["devices"] if per_device else None
     print(f"{est['interconnect']}: per-device batch {per_device} (global {global_batch}), "
@@ -57,4 +58,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.main(main)

@@ -12,21 +12,24 @@ bound and k=5000 NLL in nats; of log p(x|y) for a conditional run) and the pictu
 its latest checkpoint (and, once trained, only evaluates again, e.g. with other --config.eval_*).
 """
 
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
 import genjax.configs.vae_mnist as vae_config
-from genjax import cli, vae_train
+from genjax.core import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder (default: a new one under runs/).")
-_CONFIG = config_flags.DEFINE_config_file("config", vae_config.__file__, "Training config.")
+_CONFIG = cli.define_config(vae_config.__file__)
 
 
 def main(argv):
   del argv
+  from genjax.core import sharding  # jax and the models load after the flags are checked
+  from genjax.vae.family import train_vae
+
+  sharding.maybe_initialize_distributed()
   config = _CONFIG.value
   workdir = _WORKDIR.value or cli.default_workdir(f"{config.model}_{config.dataset}")
-  summary = cli.run_reporting_errors(vae_train.train_and_evaluate, config, workdir)
+  summary = cli.run(train_vae, config, workdir)
   figures = ", ".join(f"{k}={v:.2f}" for k, v in summary["eval"].items()
                       if k in ("neg_elbo", "neg_iwae_bound", "nll", "recon"))
   trained = summary["step"] - summary["start_step"]
@@ -37,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.main(main)

@@ -1,154 +1,99 @@
-"""Samples from a run's latest checkpoint: the one way every run gets evaluated."""
+"""Samples and scores of any run, whatever its family: the thin layer the entry points call.
+
+The family is read from the run's config.json; each family's own module restores its model
+from the checkpoint's record. Scoring (genjax.eval) sees only the image arrays.
+"""
 
 import json
 from pathlib import Path
 
-import jax
 import ml_collections
 import numpy as np
 
-from genjax import checkpoint, sharding
-from genjax.errors import CheckpointError, ConfigError, WorkdirError
-from genjax.train_state import NUM_CLASSES, build_gan, generate, init_state
+from genjax.core.errors import CheckpointError, ConfigError, WorkdirError, field_error
+from genjax.data.images import NUM_CLASSES
+from genjax.eval import scoring
+from genjax.gan import drs, sampling as gan_sampling
+from genjax.vae import sampling as vae_sampling
 
-SAMPLE_BATCH = 1000  # bounded memory for any --num
 VAE_MODELS = ("vae", "iwae", "ae")  # runs of experiments/vae_mnist.py (an ae cannot sample)
 
 
 def load_run_config(workdir) -> ml_collections.ConfigDict:
   path = Path(workdir) / "config.json"
   if not Path(workdir).is_dir():
-    raise WorkdirError(f"workdir {workdir} does not exist")
+    raise WorkdirError(f"workdir {workdir} does not exist", field="workdir")
   try:
     return ml_collections.ConfigDict(json.loads(path.read_text()))
   except (OSError, json.JSONDecodeError) as exc:
     raise CheckpointError(f"cannot read the run config {path}: {exc}") from None
 
 
-def restore_generator(workdir, step: int | None = None):
-  """(gan, state, config, step) of the checkpoint at `step` in workdir (None: the newest)."""
-  gan, config, states_and_steps = restore_generators(workdir, [step])
-  state, step = states_and_steps[0]
-  return gan, state, config, step
+def family_of(run_config, workdir) -> str:
+  """"gan" or "vae": the families that sample images."""
+  model = run_config.get("model", "")
+  if model in VAE_MODELS:
+    return "vae"
+  if model == "gan":
+    return "gan"
+  raise ConfigError(f"{workdir} holds a {model!r} run; samples come from GAN and VAE runs")
 
 
-def restore_generators(workdir, steps):
-  """(gan, config, [(state, step), ...]) for each of `steps` (None: the newest), one model."""
-  config = load_run_config(workdir)
-  if config.get("model", "gan") != "gan":
-    raise ConfigError(f"{workdir} holds a {config.model!r} run; this sampler knows 'gan'")
-  gan = build_gan(config)
-  # Replicated onto this process's first device, whatever device count wrote the checkpoint.
-  abstract = sharding.abstract_replicated(
-      jax.eval_shape(lambda: init_state(gan, jax.random.key(0))), sharding.make_mesh(1))
-  identity = checkpoint.identity_of(config)
-  manager = checkpoint.open_manager(workdir, max_to_keep=None, create=False)
-  try:
-    restored = [_restore_one(manager, workdir, step, abstract, identity) for step in steps]
-  finally:
-    manager.close()
-  return gan, config, restored
-
-
-def _restore_one(manager, workdir, step, abstract, identity):
-  """(state, step) at `step` (None: the newest), or a clear error listing what exists."""
-  if step is None:
-    state, step = checkpoint.restore_latest(manager, abstract, identity)
-  elif step in manager.all_steps():
-    state = checkpoint.restore_step(manager, step, abstract, identity)
-  else:
-    raise CheckpointError(f"no checkpoint of step {step} in "
-                          f"{checkpoint.checkpoint_dir(workdir)} (it has "
-                          f"{sorted(manager.all_steps()) or 'none'})")
-  if state is None:
-    raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}")
-  return state, step
-
-
-def check_label(label, config, workdir) -> None:
-  """A --label needs a conditional run and a class in 0..9."""
+def check_label(label, run_config, workdir) -> None:
+  """A label needs a conditional run and a class in 0..9."""
   if label is None:
     return
-  if not config.get("conditional", False):
-    raise ConfigError(f"--label {label}: {workdir} is not conditional; train with "
+  if not run_config.get("conditional", False):
+    raise field_error("label", f"{label}: {workdir} is not conditional; train with "
                       "--config.conditional=True (e.g. the cgan recipe) to sample by class")
   if not isinstance(label, (int, np.integer)) or isinstance(label, bool) or \
       not 0 <= label < NUM_CLASSES:
-    raise ConfigError(f"--label must be a class in 0..{NUM_CLASSES - 1}, got {label!r}")
+    raise field_error("label", f"must be a class in 0..{NUM_CLASSES - 1}, got {label!r}")
+
+
+def sampler(workdir, run_config, step: int | None = None, use_drs: bool = False):
+  """fn(num, seed, label) -> images in [0, 1] of the checkpoint at step (None: the newest),
+  restored once; with use_drs, G's samples as the run's DRS fit keeps them."""
+  if family_of(run_config, workdir) == "vae":
+    if step is not None:
+      raise field_error("step", f"{step}: {workdir} is a VAE run, which samples its newest "
+                        "checkpoint only")
+    if use_drs:
+      raise field_error("drs", f"keeps a GAN's samples; {workdir} is a VAE run")
+    return lambda num, seed, label: vae_sampling.sample_images(workdir, num, seed, label)
+  draws = gan_sampling.gan_draws(workdir, step)
+  if use_drs:
+    return drs.rejecting_draw(workdir, draws.chunk, draws.step, draws.num_classes)
+  return draws.draw
+
+
+def check_num(num) -> None:
+  if not isinstance(num, int) or isinstance(num, bool) or num <= 0:
+    raise field_error("num", f"must be a positive integer, got {num!r}")
 
 
 def sample_images(workdir, num: int, seed: int = 0, label: int | None = None,
-                  step: int | None = None, drs: bool = False) -> np.ndarray:
+                  step: int | None = None, use_drs: bool = False) -> np.ndarray:
   """(num, 28, 28) float32 in [0, 1]: G in inference mode, or a VAE's decoder means.
 
   label K: every sample of class K (conditional runs); None: a conditional GAN cycles through
   the classes (balanced), a conditional VAE draws them uniformly. step: that checkpoint of a
-  GAN run (None: the newest). drs: keep G's samples by the run's DRS fit (genjax.rejection).
+  GAN run (None: the newest). use_drs: keep G's samples by the run's DRS fit.
   """
-  if not isinstance(num, int) or num <= 0:
-    raise ConfigError(f"--num must be a positive integer, got {num!r}")
+  check_num(num)
   run_config = load_run_config(workdir)
   check_label(label, run_config, workdir)
-  return sampler(workdir, run_config, step, drs)(num, seed, label)
-
-
-def sampler(workdir, run_config, step: int | None = None, drs: bool = False):
-  """fn(num, seed, label) -> images of the checkpoint at step (None: the newest), restored once."""
-  if run_config.get("model", "gan") in VAE_MODELS:
-    if step is not None:
-      raise ConfigError(f"--step {step}: {workdir} is a VAE run, which samples its newest "
-                        "checkpoint only")
-    if drs:
-      raise ConfigError(f"--drs: {workdir} is a VAE run; rejection sampling keeps a GAN's samples")
-    from genjax import vae_sampling  # only VAE runs need the VAE modules
-    return lambda num, seed, label: vae_sampling.sample_images(workdir, run_config, num, seed,
-                                                               label=label)
-  draw, chunk, g_step, num_classes = gan_draws(workdir, run_config, step)
-  if drs:
-    from genjax import rejection  # its network only when asked for
-    return rejection.rejecting_draw(workdir, chunk, g_step, num_classes)
-  return draw
-
-
-def gan_draws(workdir, run_config, step: int | None = None):
-  """(draw, chunk, step, num_classes) of a GAN checkpoint, restored once.
-
-  draw(num, seed, label): the first num images of seed's noise stream; chunk(seed, label, i):
-  its i-th block of SAMPLE_BATCH images. label None: a conditional G's balanced labels.
-  """
-  gan, state, config, step = restore_generator(workdir, step)
-  gen = jax.jit(lambda s, z, y: generate(gan, s, z, y) * 0.5 + 0.5)
-
-  def chunk(seed: int, label: int | None, i: int) -> np.ndarray:
-    z = jax.random.normal(jax.random.fold_in(jax.random.key(seed), i * SAMPLE_BATCH),
-                          (SAMPLE_BATCH, config.latent_dim))
-    # label None: generate's balanced labels (SAMPLE_BATCH is a multiple of the classes).
-    labels = None if label is None else np.full(SAMPLE_BATCH, label)
-    return np.clip(np.asarray(gen(state, z, labels)), 0.0, 1.0).astype(np.float32)
-
-  def draw(num: int, seed: int, label: int | None) -> np.ndarray:
-    return np.concatenate([chunk(seed, label, i) for i in range(-(-num // SAMPLE_BATCH))])[:num]
-
-  return draw, chunk, step, gan.num_classes
-
-
-def class_seed(seed: int, label: int) -> int:
-  """The noise seed of class `label`'s samples at evaluation seed `seed`.
-
-  Distinct for every (seed, label): two evaluation seeds never reuse a noise vector, so their
-  spread is that of independent sample sets. Seed 0 keeps its classes' seeds 0..9.
-  """
-  return seed * NUM_CLASSES + label
+  return sampler(workdir, run_config, step, use_drs)(num, seed, label)
 
 
 def sample_by_class(workdir, num: int, seed: int = 0, step: int | None = None,
-                    drs: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    use_drs: bool = False) -> tuple[np.ndarray, np.ndarray]:
   """(images, labels): about num / 10 samples asked for each class of a conditional run."""
   run_config = load_run_config(workdir)
   check_label(0, run_config, workdir)
-  draw = sampler(workdir, run_config, step, drs)
+  draw = sampler(workdir, run_config, step, use_drs)
   per_class = [num // NUM_CLASSES + (k < num % NUM_CLASSES) for k in range(NUM_CLASSES)]
-  images = [draw(n, class_seed(seed, k), k) for k, n in enumerate(per_class) if n]
+  images = [draw(n, gan_sampling.class_seed(seed, k), k) for k, n in enumerate(per_class) if n]
   labels = np.concatenate([np.full(n, k) for k, n in enumerate(per_class) if n])
   return np.concatenate(images), labels
 
@@ -161,4 +106,59 @@ def write_samples(path, images: np.ndarray) -> None:
     with path.open("wb") as f:
       np.savez_compressed(f, images=images)
   except OSError as exc:
-    raise WorkdirError(f"cannot write samples to {path}: {exc.strerror or exc}") from None
+    raise WorkdirError(f"cannot write samples to {path}: {exc.strerror or exc}",
+                       field="out") from None
+
+
+def evaluate(samples=None, workdir=None, num: int = 10000, seed: int = 0,
+             dataset: str | None = None, data_dir: str | None = None, references: bool = True,
+             degraded: bool = False, spectrum: bool = False, step: int | None = None,
+             use_drs: bool = False) -> dict:
+  """The judge's report on a sample file or on samples drawn from a run (genjax.eval.scoring).
+
+  A conditional run is sampled num / 10 per class and scored for label accuracy too.
+  """
+  if (samples is None) == (workdir is None):
+    raise scoring.EvaluationError("give exactly one of --samples FILE.npz or --workdir DIR")
+  if not isinstance(num, int) or num < 2:
+    raise field_error("num", f"must be an integer >= 2, got {num!r}", scoring.EvaluationError)
+  if step is not None and workdir is None:
+    raise field_error("step", "picks a checkpoint of --workdir; --samples are already drawn",
+                      scoring.EvaluationError)
+  if use_drs and workdir is None:
+    raise field_error("drs", "keeps samples of --workdir's G; --samples are already drawn",
+                      scoring.EvaluationError)
+  if degraded and not references:
+    raise field_error("degraded", "scores degraded reference images: drop --noreferences",
+                      scoring.EvaluationError)
+  labels = None
+  if workdir is not None:
+    run_config = load_run_config(workdir)
+    dataset = dataset or run_config.get("dataset", "mnist")
+    data_dir = data_dir or run_config.get("data_dir") or None
+    if run_config.get("conditional", False):
+      images, labels = sample_by_class(workdir, num, seed, step, use_drs)
+    else:
+      images = sample_images(workdir, num, seed, step=step, use_drs=use_drs)
+    source = {"workdir": str(workdir), "seed": seed, "step": step}
+    if use_drs:
+      source["drs"] = drs.read_record(workdir)
+  else:
+    images, source = scoring.load_samples(samples), {"samples": str(samples)}
+  return scoring.report(images, labels, dataset or "mnist", data_dir, source, seed, references,
+                        degraded, spectrum)
+
+
+def evaluate_seeds(seeds, samples=None, workdir=None, num: int = 10000,
+                   dataset: str | None = None, data_dir: str | None = None,
+                   degraded: bool = False, step: int | None = None,
+                   use_drs: bool = False) -> dict:
+  """`evaluate` at each seed, and their spread: {"seed_spread": ..., "reports": [...]}.
+
+  The floor's reference subset moves with the seed as much as the samples do, so a target
+  stated as a multiple of the floor is read off the means, not off one lucky seed.
+  """
+  seeds = scoring.parse_seeds(seeds)
+  reports = [evaluate(samples, workdir, num, seed, dataset, data_dir, degraded=degraded,
+                      step=step, use_drs=use_drs) for seed in seeds]
+  return {"seed_spread": scoring.seed_spread(reports, seeds), "reports": reports}

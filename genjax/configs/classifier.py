@@ -1,10 +1,10 @@
 """The judge: a small CNN classifier that scores generated MNIST / Fashion-MNIST images.
 
-Run:      python experiments/train_classifier.py --dataset mnist     # updates genjax/judges/
+Run:      python experiments/train_classifier.py --dataset mnist  # updates genjax/judge/weights/
 Variants: --config=genjax/configs/classifier.py:fashion_mnist, --config.num_epochs=3
 Tiny (tests): --config=genjax/configs/classifier.py:tiny
 Expected on a shared 2-core CPU: MNIST 99.45% test accuracy in ~3-5 min (0.9 MB of weights),
-Fashion-MNIST 93.13% in ~5.5 min (1.8 MB); bit-identical on rerun. See genjax/judges/*.json.
+Fashion-MNIST 93.13% in ~5.5 min (1.8 MB); bit-identical on rerun. See genjax/judge/weights/*.json.
 """
 
 import ml_collections
@@ -17,7 +17,7 @@ def get_config(variant: str = "mnist") -> ml_collections.ConfigDict:
   c.model = "classifier"
   c.dataset = "mnist"
   c.data_dir = ""  # folder with mnist/ and fashion-mnist/ gz files; else $GENJAX_DATA_DIR, else TFDS
-  c.out_dir = ""  # where <dataset>.msgpack/.json go; "" = the entry point's default (genjax/judges)
+  c.out_dir = ""  # where <dataset>.msgpack/.json go; "" = the entry point's default (the shipped judge)
   c.seed = 0
 
   c.conv_features = (32, 64)  # one 3x3 conv + 2x2 max-pool per block
@@ -36,8 +36,13 @@ def get_config(variant: str = "mnist") -> ml_collections.ConfigDict:
 
   c.train_limit = 0  # >0: use only the first N training images (tests)
   c.test_limit = 0  # >0: evaluate on the first N test images only
+  c.num_steps = 0  # >0 overrides num_epochs
   c.steps_per_dispatch = 100  # batches per jitted call: the progress bar's granularity
   c.eval_batch_size = 1000
+  c.log_interval = 1  # rows of metrics.jsonl (the last epoch's mean is the recorded train loss)
+  c.checkpoint_interval = 2000
+  c.keep_checkpoints = 2
+  c.num_devices = 1
   c.progress = True
 
   if variant == "fashion_mnist":

@@ -1,0 +1,1 @@
+"""Datasets, read offline from the original files or through TensorFlow Datasets."""

@@ -1,0 +1,1 @@
+"""Scores image arrays with the judge: classifier-FID, score, coverage, precision and recall."""

@@ -1,0 +1,1 @@
+"""GANs: the tutorial's MLP GAN and the DCGAN model zoo (losses, penalties, EMA, DRS)."""

@@ -1,0 +1,150 @@
+"""The GAN's static definition (modules, optimizers, recipe) and its one train-state pytree."""
+
+import dataclasses
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from jax.sharding import Mesh
+
+from genjax.core.config import Static, as_tuple, recipe_of
+from genjax.data.images import NUM_CLASSES
+from genjax.gan.config import lr_window
+from genjax.gan.models import DCGANDiscriminator, DCGANGenerator, Discriminator, Generator
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GAN(Static):
+  """What never changes during training: modules, optimizers and the recipe. Static under jit.
+
+  `recipe` is the config without the host loop's keys (intervals, folders, step counts): the
+  steps read every recipe value from it (gan.recipe.loss, gan.recipe.r1_weight, ...), so a new
+  config key reaches them without touching this class. Equal (and hashing equal) GANs come
+  from equal recipes, so rebuilding one reuses jit's compiled steps instead of compiling again.
+  """
+
+  generator: Generator | DCGANGenerator
+  discriminator: Discriminator | DCGANDiscriminator
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+  recipe: ml_collections.FrozenConfigDict
+  mesh: Mesh | None  # data-parallel mesh; None: plain single-device jit
+  num_classes: int = 0  # >0: class-conditional G and D
+  lr_window: tuple[int, int] | None = None  # linear decay of both rates to 0 over [begin, end)
+
+  def _key(self):
+    return (self.recipe, self.mesh, self.lr_window)
+
+
+@flax.struct.dataclass
+class GANState:
+  """Everything that changes: both networks, G's batch stats, both optimizer states, the step."""
+
+  step: jnp.ndarray  # int32 scalar: iterations completed
+  g_params: flax.core.FrozenDict
+  g_batch_stats: flax.core.FrozenDict
+  d_params: flax.core.FrozenDict
+  g_opt_state: optax.OptState
+  d_opt_state: optax.OptState
+  d_state: dict  # D's other collections: {"spectral": power-iteration vectors} or {}
+  g_ema: dict  # {"params", "batch_stats"} averaged over steps, or {} without EMA
+
+
+def keras_adam(learning_rate: float, config: ml_collections.ConfigDict):
+  """Adam(lr, beta_1, beta_2) with Keras' epsilon 1e-7 (optax's default is 1e-8).
+
+  Constant rate: a schedule scales the updates in the step (genjax.core.schedules), so the
+  optimizer state is the same under every schedule.
+  """
+  return optax.adam(learning_rate, b1=config.beta1, b2=config.beta2, eps=config.adam_eps)
+
+
+# Keys the host loop alone reads: left out of a GAN's recipe, so changing them compiles nothing.
+HOST_KEYS = ("model", "dataset", "data_dir", "seed", "num_steps", "log_interval",
+             "print_interval", "sample_interval", "grid_size", "checkpoint_interval",
+             "keep_checkpoints", "eval_interval", "eval_num", "steps_per_dispatch", "progress",
+             "num_devices")
+
+
+def build_networks(config, num_classes: int, dtype):
+  """(generator, discriminator) modules of config.arch."""
+  sn = bool(config.spectral_norm)
+  if config.arch == "dcgan":
+    return (DCGANGenerator(channels=as_tuple(config.g_channels), num_classes=num_classes,
+                           refine_channels=int(config.g_refine), blur=bool(config.g_blur),
+                           class_bn=bool(config.g_class_bn), dtype=dtype),
+            DCGANDiscriminator(channels=as_tuple(config.d_channels), num_classes=num_classes,
+                               spectral_norm=sn, mbstd_group=int(config.d_mbstd), dtype=dtype))
+  return (Generator(hidden=tuple(config.g_hidden), bn_momentum=config.bn_momentum,
+                    num_classes=num_classes, dtype=dtype),
+          Discriminator(hidden=tuple(config.d_hidden), num_classes=num_classes, spectral_norm=sn,
+                        dtype=dtype))
+
+
+def build_gan(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> GAN:
+  """The GAN for a validated `config`; with a mesh, batches are split over its `data` axis."""
+  recipe = recipe_of(config, HOST_KEYS)
+  num_classes = NUM_CLASSES if config.conditional else 0
+  generator, discriminator = build_networks(config, num_classes,
+                                            jnp.dtype(config.compute_dtype))
+  d_lr = config.d_learning_rate or config.learning_rate
+  return GAN(generator=generator, discriminator=discriminator,
+             g_tx=keras_adam(config.learning_rate, config), d_tx=keras_adam(d_lr, config),
+             recipe=recipe, mesh=mesh, num_classes=num_classes,
+             lr_window=lr_window(config))  # the window depends on num_steps
+
+
+def init_state(gan: GAN, key: jax.Array, image_shape=(28, 28)) -> GANState:
+  g_key, d_key = jax.random.split(key)
+  labels = jnp.zeros((1,), jnp.int32) if gan.num_classes else None
+  g_vars = gan.generator.init(g_key, jnp.zeros((1, gan.latent_dim)), train=False, labels_B=labels)
+  d_vars = dict(gan.discriminator.init(d_key, jnp.zeros((1, *image_shape)), labels))
+  d_params = d_vars.pop("params")
+  # A separate copy: the state is donated, and one buffer may not be donated twice.
+  g_ema = jax.tree.map(jnp.copy, dict(g_vars)) if gan.recipe.ema_decay else {}
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_vars["params"],
+      g_batch_stats=g_vars["batch_stats"],
+      d_params=d_params,
+      g_opt_state=gan.g_tx.init(g_vars["params"]),
+      d_opt_state=gan.d_tx.init(d_params),
+      d_state=d_vars,
+      g_ema=g_ema,
+  )
+
+
+def ema_decay_at(decay: float, num_updates) -> jnp.ndarray:
+  """min(decay, (1 + t) / (10 + t)) after t updates: early on, the average forgets the random
+  initialization quickly instead of carrying 0.999^t of it (tf.train.ExponentialMovingAverage)."""
+  t = jnp.asarray(num_updates, jnp.float32)
+  return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
+def ema_update(ema_tree, new_tree, decay):
+  """decay * ema + (1 - decay) * new, leaf by leaf."""
+  return jax.tree.map(lambda e, n: decay * e + (1.0 - decay) * n, ema_tree, new_tree)
+
+
+def sampling_variables(gan: GAN, state: GANState) -> dict:
+  """G's variables for samples: the EMA when the recipe keeps one, else the trained ones."""
+  if gan.recipe.ema_decay:
+    return state.g_ema
+  return {"params": state.g_params, "batch_stats": state.g_batch_stats}
+
+
+def generate(gan: GAN, state: GANState, z_BxZ: jnp.ndarray, labels_B=None) -> jnp.ndarray:
+  """Images in [-1, 1] from G in inference mode (running BatchNorm averages, like Keras predict).
+
+  A conditional G with labels_B None draws balanced labels: i mod 10 for the i-th noise row.
+  """
+  if gan.num_classes and labels_B is None:
+    labels_B = balanced_labels(z_BxZ.shape[0], gan.num_classes)
+  return gan.generator.apply(sampling_variables(gan, state), z_BxZ, train=False,
+                             labels_B=labels_B)
+
+
+def balanced_labels(n: int, num_classes: int = NUM_CLASSES) -> jnp.ndarray:
+  return jnp.arange(n, dtype=jnp.int32) % num_classes

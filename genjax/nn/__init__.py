@@ -1,0 +1,1 @@
+"""Layers and augmentations shared by the model families."""

@@ -1,0 +1,1 @@
+"""Autoencoders, VAEs and IWAEs with honest likelihoods (ELBO, IWAE bound, importance-sampled NLL)."""

@@ -1,0 +1,66 @@
+"""Samples of a VAE/IWAE run: decoder means of prior draws, the model rebuilt from its record."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from genjax.core import checkpoint
+from genjax.core.errors import CheckpointError, ConfigError
+from genjax.vae import data as vae_data
+from genjax.vae.config import RESUMABLE
+from genjax.vae.models import NUM_CLASSES
+from genjax.vae.state import build_setup, decode_mean, init_state
+
+SAMPLE_BATCH = 1000  # bounded memory for any number of samples
+# Compiled once per model (a setup hashes by its config), not per call.
+_decode_mean = jax.jit(decode_mean, static_argnums=0)
+
+
+def restore_vae(workdir):
+  """(setup, state, config, step) of the newest checkpoint in workdir."""
+  manager = checkpoint.open_manager(workdir, max_to_keep=None, create=False)
+  try:
+    step = manager.latest_step()
+    if step is None:
+      raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}")
+    record = checkpoint.read_record(manager, step)
+    if record["family"] != "vae":
+      raise CheckpointError(f"{workdir} holds a {record['family']!r} run, not a VAE's")
+    config = ml_collections.ConfigDict(record["config"])
+    setup = build_setup(config)
+    abstract = jax.eval_shape(lambda: init_state(setup, jax.random.key(0)))
+    state = checkpoint.restore_step(manager, step, abstract, record, RESUMABLE)
+  finally:
+    manager.close()
+  return setup, state, config, step
+
+
+def sample_labels(conditional: bool, label: int | None, key, n: int):
+  """One-hot labels of n samples: all `label`, or uniform draws from key if None; None for an
+  unconditional run."""
+  if not conditional:
+    return None
+  if label is None:
+    return vae_data.one_hot(jax.random.randint(key, (n,), 0, NUM_CLASSES))
+  return vae_data.one_hot(jnp.full((n,), label))
+
+
+def sample_images(workdir, num: int, seed: int = 0, label: int | None = None) -> np.ndarray:
+  """(num, 28, 28) float32 in [0, 1]: E[x|z] (Bernoulli probabilities) for z ~ N(0, I).
+
+  A conditional run decodes every z with `label`, or with None with labels drawn uniformly,
+  so that the samples follow the marginal p(x). A seed's z are the same whatever the label.
+  """
+  setup, state, config, _ = restore_vae(workdir)
+  if config.model == "ae":
+    raise ConfigError(f"{workdir} holds an 'ae' run: a deterministic autoencoder has no prior "
+                      "to sample from; train --config.model=vae or iwae")
+  key = jax.random.key(seed)
+  labels_key = jax.random.split(key)[1]  # a stream apart from the z draws' fold_in(key, i)
+  chunks = []
+  for i in range(0, num, SAMPLE_BATCH):
+    z = jax.random.normal(jax.random.fold_in(key, i), (SAMPLE_BATCH, config.latent_dim))
+    y = sample_labels(config.conditional, label, jax.random.fold_in(labels_key, i), SAMPLE_BATCH)
+    chunks.append(np.asarray(_decode_mean(setup, state.params, z, y)))
+  return np.clip(np.concatenate(chunks)[:num], 0.0, 1.0).astype(np.float32)
