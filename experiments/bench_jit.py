@@ -1,20 +1,16 @@
-"""Speed of the jitted GAN loop (train_chunk) per batch size, against a dense matmul's FLOP/s.
+"""Speed of every family's jitted training chunk, and what bounds it.
 
-Run:  python experiments/bench_jit.py [--batch_sizes 32,256,4096]
-                                      [--recipe mlp|dcgan|...|cgan] [--d_update keras|joint]
-                                      [--seconds 5] [--json runs/bench.json]
-Each batch size compiles once, then times about --seconds of iterations (3 dispatches, median).
-Unchanged on CPU and GPU; the device is recorded, so compare figures only on one device.
+Run:  python experiments/bench_jit.py                                # the tutorial GAN, batch 32-4096
+      python experiments/bench_jit.py --models all --batch_sizes 32  # every family and recipe
+      python experiments/bench_jit.py --models tutorial,cgan,vae,judge,transformer,lstm \
+          [--batch_sizes 32,256] [--dtypes float32,bfloat16] [--seconds 5] [--json runs/b.json]
 
-Measured with the defaults on this project's 2-core AMD EPYC CPU (Zen 5; jax 0.10.2, keras mode,
-XLA's FLOP count; whole run ~30 s), host quiet; ratio = GAN FLOP/s over a 2048^3 float32 matmul
-timed right after each batch size (~470 GFLOP/s quiet):
-  batch    it/s    img/s  compile s  GFLOP/iter  GFLOP/s  ratio
-     32     293     9363        1.5       0.640      187   0.40
-    256    68.7    17595        1.6       4.862      334   0.69
-   4096     4.8    19477        1.4      77.240      367   0.78
---d_update joint: 299 / 71.1 / 4.4 it/s, ratios 0.41 / 0.73 / 0.69. The host is shared: with a
-busy neighbour the same run gave 145 / 34.9 / 2.0 it/s (ratios 0.40 / 0.74 / 0.47).
+Each record compiles once, then times about --seconds of steps (3 dispatches, median), on the
+real data (GENJAX_DATA_DIR). Right after it, the device's dense float32 matmul FLOP/s and its
+memory bandwidth (a STREAM-like triad) are measured, and the step is placed on the roofline:
+XLA's FLOPs and bytes of one step, the kernels it launches, the roofline time
+max(FLOPs / matmul FLOP/s, bytes / bandwidth), the measured time, their ratio, and the bound
+that binds (compute, memory, or neither: per-kernel overhead). Figures: docs/results.md.
 """
 
 import json
@@ -28,54 +24,53 @@ except ImportError:  # a checkout run as `python experiments/bench_jit.py` from 
 
 from absl import app, flags
 
-from genjax.configs.gan_mnist import RECIPES, get_config
+from genjax.configs import classifier, gan_mnist, text_lm, vae_mnist
 
 PROG = "bench_jit.py"
+# model name -> (family module, config); GAN models take --batch_sizes and --d_update.
+GAN_MODELS = {"tutorial": "mlp", **{r: r for r in gan_mnist.RECIPES if r != "mlp"}}
+OTHER_MODELS = {
+    "vae": ("genjax.vae.family:VAEFamily", lambda: vae_mnist.get_config(), "image"),
+    "judge": ("genjax.judge.train:JudgeFamily", lambda: classifier.get_config("mnist"), "image"),
+    "transformer": ("genjax.text.lm:LMFamily", lambda: text_lm.get_config(), "token"),
+    "lstm": ("genjax.text.lm:LMFamily", lambda: text_lm.get_config("lstm"), "token"),
+}
+ALL = [*GAN_MODELS, *OTHER_MODELS]
 
-flags.DEFINE_list("batch_sizes", ["32", "256", "4096"], "Comma-separated positive batch sizes.")
-flags.DEFINE_enum("recipe", "mlp", list(RECIPES),
-                  "Config recipe to time (genjax/configs/gan_mnist.py): mlp is the tutorial.")
+flags.DEFINE_list("models", ["tutorial"], f"Models to time, or 'all': {', '.join(ALL)}.")
+flags.DEFINE_list("batch_sizes", ["32", "256", "4096"], "Batch sizes of the GAN models.")
 flags.DEFINE_enum("d_update", "keras", ["keras", "joint"],
-                  "D update: the tutorial's two, or one joint (default: the recipe's own).")
+                  "The tutorial's D update: its two, or one joint (recipes keep their own).")
 flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes to time: float32, bfloat16 or both.")
 flags.DEFINE_integer("num_devices", 0, "Devices on the data mesh (0: all).")
-flags.DEFINE_float("seconds", 5.0, "Timed seconds per batch size (after compile).")
+flags.DEFINE_float("seconds", 5.0, "Timed seconds per record (after compile).")
 flags.DEFINE_string("json", None, "Write the records here as a JSON list.")
 flags.DEFINE_integer("matmul_n", 2048, "Size of the reference square matmul.")
+flags.DEFINE_integer("bandwidth_mb", 256, "Size of each array of the bandwidth triad, in MB.")
 FLAGS = flags.FLAGS
 
 
-def _batch_size(text: str) -> int:
-  try:
-    value = int(text)
-  except ValueError:
-    raise flags.ValidationError(f"batch size {text!r} is not an integer") from None
-  if value <= 0:
-    raise flags.ValidationError(f"batch size {value} is not positive")
-  return value
-
-
-@flags.validator("batch_sizes", message="needs at least one batch size")
-def _check_batch_sizes(values):
+def _positive_ints(values) -> bool:
   for text in values or []:
-    _batch_size(text)  # a ValidationError carries its own, more precise message
+    if not text.isdigit() or int(text) == 0:
+      raise flags.ValidationError(f"--batch_sizes: {text!r} is not a positive integer")
   return bool(values)
 
 
+flags.register_validator("batch_sizes", _positive_ints, message="--batch_sizes needs a size")
+flags.register_validator("models", lambda ms: bool(ms) and set(ms) <= {*ALL, "all"},
+                         message=f"--models takes 'all' or names among {', '.join(ALL)}")
 flags.register_validator("dtypes", lambda ds: bool(ds) and set(ds) <= {"float32", "bfloat16"},
                          message="--dtypes takes float32 and/or bfloat16")
 flags.register_validator("num_devices", lambda n: n >= 0, message="--num_devices must be >= 0")
 flags.register_validator("seconds", lambda s: s > 0, message="--seconds must be positive")
 flags.register_validator("matmul_n", lambda n: n > 0, message="--matmul_n must be positive")
-
-
-@flags.validator("json", message="--json path is not writable")
-def _check_json(path):
-  # Fail before minutes of benchmarking, not after.
-  if path is None:
-    return True
-  parent = os.path.dirname(os.path.abspath(path))
-  return not os.path.isdir(path) and os.path.isdir(parent) and os.access(parent, os.W_OK)
+flags.register_validator("bandwidth_mb", lambda n: n > 0,
+                         message="--bandwidth_mb must be positive")
+flags.register_validator(
+    "json", lambda p: p is None or (not os.path.isdir(p) and os.access(
+        os.path.dirname(os.path.abspath(p)), os.W_OK)),
+    message="--json path is not writable")  # fail before minutes of benchmarking, not after
 
 
 def _parse_flags(argv):
@@ -87,21 +82,65 @@ def _parse_flags(argv):
     sys.exit(2)
 
 
+def _limits(bench) -> dict:
+  """The device's limits, measured now: on a shared host the speed available drifts, so each
+  record is compared with figures taken beside it."""
+  return {"matmul_flops_per_s": bench.matmul_flops_per_s(FLAGS.matmul_n),
+          "bytes_per_s": bench.memory_bandwidth(FLAGS.bandwidth_mb)}
+
+
+def _records(bench):
+  """Every record the flags ask for, one at a time."""
+  import importlib
+
+  from genjax.gan.bench import benchmark_gan
+
+  models = ALL if "all" in FLAGS.models else FLAGS.models
+  for dtype in FLAGS.dtypes:
+    for name in models:
+      if name in GAN_MODELS:
+        config = gan_mnist.get_config(GAN_MODELS[name])
+        if name == "tutorial":
+          config.d_update = FLAGS.d_update
+        for batch in FLAGS.batch_sizes:
+          record = benchmark_gan(config, int(batch), seconds=FLAGS.seconds,
+                                 num_devices=FLAGS.num_devices, compute_dtype=dtype,
+                                 limits=_limits(bench))
+          yield {"model": name, **record}
+        continue
+      path, make_config, item = OTHER_MODELS[name]
+      module, cls = path.split(":")
+      config = make_config()
+      config.update(num_devices=FLAGS.num_devices, progress=False)
+      if "compute_dtype" in config:
+        config.compute_dtype = dtype
+      elif dtype != "float32":
+        continue  # a float32-only model
+      record = bench.benchmark_family(getattr(importlib.import_module(module), cls), config,
+                                      FLAGS.seconds, limits=_limits(bench))
+      batch = config.batch_size
+      per_step = batch * config.context if item == "token" else batch
+      yield {"model": name, "batch_size": batch, "compute_dtype": dtype, "item": item,
+             "iters_per_s": record["steps_per_s"], "items_per_s": record["steps_per_s"]
+             * per_step, "flops_per_iter": record["flops"], **record}
+
+
 def _num(value, scale: float, width: int, digits: int) -> str:
   """`value / scale` right-aligned, or '-' where it was not measured (None)."""
   return f"{'-':>{width}}" if value is None else f"{value / scale:>{width}.{digits}f}"
 
 
-def _table(records) -> str:
-  header = (f"{'dtype':>8} {'dev':>3} {'batch':>6} {'it/s':>9} {'img/s':>10} {'img/s/dev':>10} "
-            f"{'compile s':>9} {'GFLOP/iter':>10} {'GFLOP/s':>8} {'matmul GFLOP/s':>14} "
-            f"{'ratio':>6}")
-  rows = [f"{r['compute_dtype']:>8} {r['mesh_devices']:>3} {r['batch_size']:>6} "
-          f"{r['iters_per_s']:>9.1f} {r['images_per_s']:>10.0f} "
-          f"{r['images_per_s_per_device']:>10.0f} "
-          f"{r['compile_s']:>9.2f} {_num(r['flops_per_iter'], 1e9, 10, 3)} "
-          f"{_num(r['flops_per_s'], 1e9, 8, 1)} {r['matmul_flops_per_s'] / 1e9:>14.1f} "
-          f"{_num(r['flops_ratio'], 1, 6, 3)}" for r in records]
+def table(records) -> str:
+  header = (f"{'model':>11} {'dtype':>8} {'dev':>3} {'batch':>5} {'it/s':>8} {'items/s':>10} "
+            f"{'compile s':>9} {'GFLOP/it':>8} {'MB/it':>7} {'kernels':>7} {'roof ms':>7} "
+            f"{'meas ms':>7} {'x roof':>6} {'bound':>8} {'GFLOP/s mm':>10} {'GB/s':>6}")
+  rows = [f"{r['model']:>11} {r['compute_dtype']:>8} {r['mesh_devices']:>3} {r['batch_size']:>5} "
+          f"{r['iters_per_s']:>8.1f} {r['items_per_s']:>10.0f} {r['compile_s']:>9.1f} "
+          f"{_num(r['flops'], 1e9, 8, 3)} {_num(r['bytes'], 1e6, 7, 1)} {r['kernels']:>7} "
+          f"{r['roofline_s'] * 1e3:>7.3f} {1e3 / r['iters_per_s']:>7.3f} "
+          f"{_num(r['measured_over_roofline'], 1, 6, 2)} {r['bound']:>8} "
+          f"{r['matmul_flops_per_s'] / 1e9:>10.1f} {r['bytes_per_s'] / 1e9:>6.1f}"
+          for r in records]
   return "\n".join([header, *rows])
 
 
@@ -111,26 +150,18 @@ def main(argv):
     return 2
   from genjax.core import bench  # imports jax: after flag checks, so a bad flag fails at once
   from genjax.core.errors import GenjaxError
-  from genjax.gan.bench import benchmark_gan, random_images
 
-  config = get_config(FLAGS.recipe)
-  if FLAGS.recipe == "mlp" or FLAGS["d_update"].present:
-    config.d_update = FLAGS.d_update
   print(bench.device_info(), flush=True)
-  images = random_images()  # on device once, shared by every batch size
   records = []
-  for dtype in FLAGS.dtypes:
-    for text in FLAGS.batch_sizes:
-      try:
-        records.append(benchmark_gan(
-            config, _batch_size(text), None, images, seconds=FLAGS.seconds,
-            matmul_n=FLAGS.matmul_n, num_devices=FLAGS.num_devices, compute_dtype=dtype))
-      except GenjaxError as e:  # e.g. a batch the mesh cannot split
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-      print(f"{dtype} batch {text}: {records[-1]['iters_per_s']:.1f} it/s", file=sys.stderr,
-            flush=True)
-  print(_table(records))
+  try:
+    for record in _records(bench):
+      records.append(record)
+      print(f"{record['model']} {record['compute_dtype']} batch {record['batch_size']}: "
+            f"{record['iters_per_s']:.1f} it/s", file=sys.stderr, flush=True)
+  except GenjaxError as e:  # e.g. a batch the mesh cannot split, or missing data
+    print(f"{PROG}: error: {e}", file=sys.stderr)
+    return 2
+  print(table(records))
   if FLAGS.json:
     try:
       with open(FLAGS.json, "w") as f:

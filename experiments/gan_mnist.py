@@ -32,9 +32,13 @@ def main(argv):
   from genjax.core import sharding  # jax and the models load after the flags are checked
   from genjax.gan.family import train_gan
 
-  sharding.maybe_initialize_distributed()
-  workdir = _WORKDIR.value or cli.default_workdir(f"gan_{_CONFIG.value.dataset}")
-  print(done_line(cli.run(train_gan, _CONFIG.value, workdir)))
+  def train(config, workdir):
+    sharding.maybe_initialize_distributed()  # joins the run's other processes, if any
+    return train_gan(config, workdir or cli.default_workdir(f"gan_{config.dataset}"))
+
+  summary = cli.run(train, _CONFIG.value, _WORKDIR.value)
+  if sharding.is_primary_process():
+    print(done_line(summary))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from ml_collections import config_flags
 from ml_collections.config_flags import config_path
 
 import genjax.configs.classifier as classifier_config
-from genjax.core import cli
+from genjax.core import cli, sharding
 from genjax.core.errors import field_error
 from genjax.data.images import DATASETS
 from genjax.judge.cnn import JUDGE_DIR
@@ -41,6 +41,7 @@ def build_config():
 
 
 def train():
+  sharding.maybe_initialize_distributed()  # joins the run's other processes, if any
   config = build_config()
   return train_judge(config, _WORKDIR.value or cli.default_workdir(f"judge_{config.dataset}"))
 
@@ -48,6 +49,8 @@ def train():
 def main(argv):
   del argv
   summary = cli.run(train)
+  if not sharding.is_primary_process():
+    return
   print(f"done: {summary['dataset']} judge, test accuracy {summary['test_accuracy']:.2f}% on "
         f"{summary['num_test']} images, trained in {summary['train_seconds']:.1f} s; wrote "
         f"{summary['out_dir']}/{summary['dataset']}.msgpack and .json")

@@ -26,10 +26,13 @@ def main(argv):
   from genjax.core import sharding  # jax and the models load after the flags are checked
   from genjax.vae.family import train_vae
 
-  sharding.maybe_initialize_distributed()
-  config = _CONFIG.value
-  workdir = _WORKDIR.value or cli.default_workdir(f"{config.model}_{config.dataset}")
-  summary = cli.run(train_vae, config, workdir)
+  def train(config, workdir):
+    sharding.maybe_initialize_distributed()  # joins the run's other processes, if any
+    return train_vae(config, workdir or cli.default_workdir(f"{config.model}_{config.dataset}"))
+
+  summary = cli.run(train, _CONFIG.value, _WORKDIR.value)
+  if not sharding.is_primary_process():
+    return
   figures = ", ".join(f"{k}={v:.2f}" for k, v in summary["eval"].items()
                       if k in ("neg_elbo", "neg_iwae_bound", "nll", "recon"))
   trained = summary["step"] - summary["start_step"]

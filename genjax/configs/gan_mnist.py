@@ -10,6 +10,8 @@ Figures of every recipe, with the commands that reproduce them: docs/recipes.md,
 
 import ml_collections
 
+from genjax.core.config import apply_variant
+
 # Overrides of the tutorial's config, one dict per recipe. All DCGAN recipes train on batches
 # of 64 with one joint D update per G update and sample from an EMA of G's weights.
 DCGAN = dict(arch="dcgan", g_channels=(64, 32), d_channels=(32, 64), batch_size=64,
@@ -100,15 +102,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.steps_per_dispatch = 500  # most iterations run on device between host wake-ups
   c.progress = True
 
-  names = [v for v in variant.split(",") if v]
-  for name in names:
-    if name == "tiny":
-      continue
-    if name not in RECIPES:
-      raise ValueError(f"unknown config variant {name!r}: use 'tiny' or one of "
-                       f"{', '.join(RECIPES)}")
-    c.update(RECIPES[name])
-  if "tiny" in names:
-    c.update(TINY)
+  apply_variant(c, variant, RECIPES, TINY)
+  if "tiny" in variant.split(","):
     c.g_refine = min(c.g_refine, 4)  # a full-size conv is most of a tiny G's time
   return c

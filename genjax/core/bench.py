@@ -1,10 +1,13 @@
 """Timing a jitted chunk fairly, and the device's own limits measured in the same run."""
 
+import re
 import statistics
 import time
 
 import jax
 import jax.numpy as jnp
+
+from genjax.core import sharding
 
 MAX_CHUNK = 1 << 15  # cap on steps per dispatch when the count is picked from a time budget
 PROBE_S = 0.05  # a probe dispatch at least this long gives a usable per-step estimate
@@ -76,3 +79,141 @@ def device_info() -> dict:
   dev = jax.devices()[0]
   return {"device": f"{dev} ({dev.platform}, {dev.device_kind})",
           "num_devices": jax.device_count(), "jax_version": jax.__version__}
+
+
+def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
+  """Best-of-`repeats` bytes/s of a STREAM-like triad a = b + 3 c on the device (arrays of
+  `megabytes` each; two read, one written)."""
+  n = megabytes * (1 << 20) // 4
+  b = jnp.ones((n,), jnp.float32)
+  c = jnp.full((n,), 2.0, jnp.float32)
+  triad = jax.jit(lambda b, c: b + 3.0 * c)
+  timed(triad, b, c)  # compile and warm up
+  best = min(timed(triad, b, c) for _ in range(repeats))
+  return 3 * n * 4 / best
+
+
+def compiled_cost(compiled) -> dict:
+  """FLOPs and bytes accessed of a compiled program (XLA's cost analysis; a while loop's body
+  counted once, so a chunk's figures are one step's), and the kernels it launches per step."""
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
+    analysis = analysis[0] if analysis else None
+  analysis = analysis or {}
+  positive = lambda v: float(v) if v is not None and v > 0 else None  # noqa: E731
+  return {"flops": positive(analysis.get("flops")),
+          "bytes": positive(analysis.get("bytes accessed")),
+          "kernels": kernel_count(compiled.as_text())}
+
+
+# HLO instructions that launch no kernel of their own.
+FREE_OPCODES = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast", "while",
+                "conditional", "call", "after-all", "partition-id", "replica-id"}
+
+
+_OPCODE = re.compile(r"=\s.*?\s([a-z][a-z0-9-]*)\(")
+_CALLED = re.compile(r"(body|condition|to_apply|branch_computations)=\{?([^,}]+(?:, *%[^,}]+)*)")
+_TRIP_COUNT = re.compile(r'"known_trip_count":\{"n":"(\d+)"')
+
+
+def _computations(hlo_text: str) -> tuple[dict, str | None]:
+  """{computation name: its instruction lines} and the entry computation's name."""
+  bodies, name, entry = {}, None, None
+  for line in hlo_text.splitlines():
+    stripped = line.strip()
+    if stripped.endswith("{") and "->" in stripped:  # a computation's header
+      words = stripped.split()
+      name = (words[1] if words[0] == "ENTRY" else words[0]).lstrip("%")
+      entry = name if words[0] == "ENTRY" else entry
+      bodies[name] = []
+    elif stripped == "}":
+      name = None
+    elif name is not None:
+      bodies[name].append(stripped)
+  return bodies, entry
+
+
+def kernel_count(hlo_text: str) -> int:
+  """Kernels one step launches (a thunk on CPU, a launch on GPU): the entry computation's
+  non-free instructions (not parameters, tuples, bitcasts...), a fusion counting once. A loop
+  of known trip count (e.g. a random-bits loop) counts its body that many times; a loop of
+  unknown trip count (a chunk's loop over steps) counts its body once: one step."""
+  bodies, entry = _computations(hlo_text)
+
+  def count(name: str, seen: frozenset) -> int:
+    total = 0
+    for line in bodies.get(name, ()):
+      match = _OPCODE.search(line)
+      if match is None:
+        continue
+      opcode, called = match.group(1), dict(_CALLED.findall(line))
+      callees = [c.strip().lstrip("%") for part in called.values() for c in part.split(",")]
+      callees = [c for c in callees if c in bodies and c not in seen]
+      if opcode == "while":
+        trips = _TRIP_COUNT.search(line)
+        inner = sum(count(c, seen | {c}) for c in callees)
+        total += inner * (int(trips.group(1)) if trips else 1)
+      elif opcode in ("call", "conditional"):
+        total += max((count(c, seen | {c}) for c in callees), default=0)
+      else:
+        total += opcode not in FREE_OPCODES
+    return total
+
+  return count(entry, frozenset({entry})) if entry else 0
+
+
+def roofline(flops, bytes_accessed, matmul_flops_per_s: float, bytes_per_s: float,
+             seconds: float) -> dict:
+  """The roofline time max(flops / matmul FLOP/s, bytes / bandwidth), the measured time over
+  it, and which bound binds: compute, memory, cache (faster than the memory bound: the bytes
+  are operands that stay in cache) or neither (per-kernel overhead: measured more than twice
+  the roofline)."""
+  compute_s = (flops or 0.0) / matmul_flops_per_s
+  memory_s = (bytes_accessed or 0.0) / bytes_per_s
+  bound_s = max(compute_s, memory_s)
+  ratio = seconds / bound_s if bound_s else None
+  if ratio is None or ratio > 2.0:
+    binds = "overhead"
+  elif compute_s >= memory_s:
+    binds = "compute"
+  else:  # faster than main memory allows: XLA's bytes are operands, most of them in cache
+    binds = "memory" if ratio >= 1.0 else "cache"
+  return {"roofline_s": bound_s, "compute_s": compute_s, "memory_s": memory_s,
+          "measured_over_roofline": ratio, "bound": binds}
+
+
+def benchmark_family(family_cls, config, seconds: float = 5.0, repeats: int = 3,
+                     iters: int | None = None, limits: dict | None = None) -> dict:
+  """Steady-state speed of a family's jitted chunk on its real data, with XLA's cost of one
+  step and, given the device's limits ({"matmul_flops_per_s", "bytes_per_s"}), its roofline.
+
+  Built as the core loop builds a run (validated config, mesh, data on the device), without
+  a workdir: nothing is written.
+  """
+  config = family_cls.validate(config)
+  config.steps_per_dispatch = iters or MAX_CHUNK
+  mesh = sharding.make_mesh(config.num_devices)
+  family = family_cls(config, mesh)
+  data_dev = family.device_data(family.load_data())
+  state = sharding.put_replicated(family.init_state(), mesh)
+  t0 = time.perf_counter()
+  compiled = jax.jit(family.chunk, static_argnums=2).lower(state, data_dev, 1).compile()
+  compile_s = time.perf_counter() - t0
+  state, _ = jax.block_until_ready(family.chunk(state, data_dev, 1))  # first call, warm
+
+  def dispatch(num_steps):
+    nonlocal state
+    t0 = time.perf_counter()
+    state, _ = jax.block_until_ready(family.chunk(state, data_dev, num_steps))  # donated
+    return time.perf_counter() - t0
+
+  iters, times = time_chunks(dispatch, config.steps_per_dispatch, iters, seconds, repeats)
+  steps_per_s = median_rate(iters, times)
+  record = {"family": family.name, "iters": iters, "dispatch_s": times,
+            "steps_per_s": steps_per_s, "compile_s": compile_s, **compiled_cost(compiled),
+            "mesh_devices": mesh.devices.size, **device_info()}
+  if limits:
+    record.update(limits)
+    record.update(roofline(record["flops"], record["bytes"], limits["matmul_flops_per_s"],
+                           limits["bytes_per_s"], 1.0 / steps_per_s))
+  return record

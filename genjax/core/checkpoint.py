@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import orbax.checkpoint as ocp
 
+from genjax.core import sharding
 from genjax.core.errors import CheckpointError
 
 FORMAT = 1  # bump when a state or record layout changes; older checkpoints are refused
@@ -118,7 +119,10 @@ def restore_step(manager, step: int, abstract_state, expected: dict | None = Non
 
 
 class BestKeeper:
-  """Keeps the checkpoint with the lowest value of a metric in workdir/<subdir> (one only)."""
+  """Keeps the checkpoint with the lowest value of a metric in workdir/<subdir> (one only).
+
+  Over many processes every one offers and saves together; process 0 decides.
+  """
 
   def __init__(self, workdir, record: dict, past_values=(), subdir: str = "checkpoints_best"):
     self.record = record
@@ -129,6 +133,8 @@ class BestKeeper:
     """Saves `state` when `value` is the lowest yet; whether it did."""
     # A resumed run replays the same steps bit-identically: a best already saved stays.
     better = value < self.best and step not in self.manager.all_steps()
+    # Each process computed `value` itself: a save that not all of them join would hang.
+    better = sharding.value_of_process_0(better)
     if better:
       save(self.manager, step, state, self.record)
     self.best = min(self.best, value)

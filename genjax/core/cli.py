@@ -4,6 +4,7 @@ The library names config fields `config.KEY` and arguments by name; here they be
 the user typed: `--config.KEY`, `--NAME`, or what a script maps them to (`--data_dir`).
 """
 
+import os
 import re
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from genjax.core.errors import GenjaxError
+from genjax.core.errors import GenjaxError, WorkdirError
 
 _CONFIG_FIELD = re.compile(r"(?<![\w.-])config\.(\w+)")
 
@@ -21,15 +22,33 @@ def flag_message(exc: GenjaxError, flag_names: dict | None = None) -> str:
   flag_names = flag_names or {}
   text = str(exc)
   field = getattr(exc, "field", None)
-  if field and not field.startswith("config.") and text.startswith(field):
+  # An environment variable (GENJAX_PROCESS_ID) is named as it is set.
+  if field and not field.startswith("config.") and not field.isupper() and text.startswith(field):
     text = flag_names.get(field, f"--{field}") + text[len(field):]
   return _CONFIG_FIELD.sub(
       lambda m: flag_names.get(m.group(0), f"--{m.group(0)}"), text)
 
 
+def _joined_others() -> bool:
+  """Whether this process is one of a run over many (cli never loads jax itself)."""
+  jax = sys.modules.get("jax")
+  return jax is not None and jax.distributed.is_initialized()
+
+
+def exit_now(code: int):
+  """sys.exit, or, in a run over many processes, os._exit after flushing: at exit JAX waits
+  for every process to shut down together, and for one that has stopped it would wait for the
+  heartbeat timeout and then abort with a C++ stack trace."""
+  if _joined_others():
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+  sys.exit(code)
+
+
 def fail(message: str, code: int = 2):
   print(f"error: {message}", file=sys.stderr)
-  sys.exit(code)
+  exit_now(code)
 
 
 def run(fn, *args, flag_names: dict | None = None, **kwargs):
@@ -40,9 +59,12 @@ def run(fn, *args, flag_names: dict | None = None, **kwargs):
   except GenjaxError as exc:
     fail(flag_message(exc, flag_names), 1)
   except KeyboardInterrupt:
-    print("interrupted: the last completed chunk was checkpointed; rerun to resume",
-          file=sys.stderr)
-    sys.exit(130)
+    if _joined_others():  # no process knows where the others stopped: no save
+      print("interrupted: rerun to resume from the last checkpoint", file=sys.stderr)
+    else:
+      print("interrupted: the last completed chunk was checkpointed; rerun to resume",
+            file=sys.stderr)
+    exit_now(130)
 
 
 def _bad_override_message(exc: Exception, argv) -> str:
@@ -88,4 +110,14 @@ def main(fn):
 
 def default_workdir(name: str) -> str:
   """A fresh folder under runs/ named after the experiment and the time."""
+  if _joined_others():  # each process would read its own clock
+    raise GenjaxError("workdir must be given when a run spans many processes", field="workdir")
   return str(Path("runs") / f"{name}_{time.strftime('%Y%m%d_%H%M%S')}")
+
+
+def write_output(path: str, text: str, flag: str = "out") -> None:
+  """Writes a command's output file, or raises a WorkdirError naming the flag."""
+  try:
+    Path(path).write_text(text)
+  except OSError as exc:
+    raise WorkdirError(f"cannot write {path}: {exc.strerror or exc}", field=flag) from None

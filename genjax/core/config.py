@@ -122,3 +122,20 @@ class Static:
   @property
   def batch_size(self) -> int:
     return self.recipe.batch_size
+
+
+def apply_variant(config: ml_collections.ConfigDict, variant: str, variants: dict,
+                  tiny: dict) -> ml_collections.ConfigDict:
+  """A config's named variant: "", NAME, "tiny" or "NAME,tiny" (NAME's changes, then the tiny
+  setting's); an unknown NAME is a ValueError listing the known ones."""
+  names = [v for v in variant.split(",") if v]
+  for name in names:
+    if name == "tiny":
+      continue
+    if name not in variants:
+      raise ValueError(f"unknown config variant {name!r}: use 'tiny' or one of "
+                       f"{', '.join(variants)}")
+    config.update(variants[name])
+  if "tiny" in names:
+    config.update(tiny)
+  return config

@@ -5,9 +5,13 @@ state, its jitted chunk of steps, its pictures and evaluations. `train` owns the
 order: validated config -> data -> workdir -> restore-or-init (the checkpoint's record checked)
 -> chunks of steps per dispatch, with the progress bar, printed log lines, metrics.jsonl, a stop
 on NaN/inf that keeps the last good checkpoint, the checkpoint cadence and Ctrl-C.
+
+Over many processes every process runs every step, evaluation and checkpoint save or restore
+(Orbax coordinates them); process 0 alone writes files and prints (`Run.writer`).
 """
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +21,7 @@ import numpy as np
 import tqdm
 
 from genjax.core import checkpoint, config as config_lib, sharding
-from genjax.core.errors import TrainingDiverged, WorkdirError
+from genjax.core.errors import GenjaxError, TrainingDiverged, WorkdirError
 from genjax.core.runner import all_finite, next_chunk_length
 
 
@@ -61,6 +65,11 @@ class Family:
     """Intervals (besides checkpoints) a chunk must stop at, for `events`."""
     return ()
 
+  def chunk_limit(self, step: int) -> int | None:
+    """The most steps (>= 1) the chunk starting at `step` may run, for stops that are not
+    periodic (e.g. where a run of same-shaped batches ends); None: no limit of its own."""
+    return None
+
   def start(self, run: "Run", state) -> None:
     """Once, before the first step of a fresh run (e.g. the step-0 sample grid)."""
 
@@ -84,12 +93,19 @@ class Family:
 
 
 class MetricsLog:
-  """metrics.jsonl: one JSON row per logged step; rows past a resumed step are dropped."""
+  """metrics.jsonl: one JSON row per logged step; rows past a resumed step are dropped.
 
-  def __init__(self, path: Path, resume_step: int):
-    self.path = path
-    kept = [r for r in self.read(path) if r["step"] <= resume_step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+  Every process keeps the rows, as the file would give them back (hooks read them); only the
+  writer writes the file.
+  """
+
+  def __init__(self, path: Path, resume_step: int, writer: bool = True):
+    self.path, self.writer = path, writer
+    self.kept = [r for r in self.read(path) if r["step"] <= resume_step]
+    if writer:  # atomic: the other processes may be reading the old file
+      tmp = path.with_name(path.name + ".tmp")
+      tmp.write_text("".join(json.dumps(r) + "\n" for r in self.kept))
+      os.replace(tmp, path)
 
   @staticmethod
   def read(path: Path) -> list[dict]:
@@ -98,12 +114,15 @@ class MetricsLog:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
   def append(self, rows: list[dict]) -> None:
-    with self.path.open("a") as f:
-      f.writelines(json.dumps(r) + "\n" for r in rows)
+    lines = [json.dumps(r) + "\n" for r in rows]
+    self.kept += [json.loads(line) for line in lines]
+    if self.writer:
+      with self.path.open("a") as f:
+        f.writelines(lines)
 
   def rows(self, kind: str | None = None) -> list[dict]:
     """Training rows (kind None) or the rows of one kind ("eval")."""
-    return [r for r in self.read(self.path) if r.get("kind") == kind]
+    return [dict(r) for r in self.kept if r.get("kind") == kind]
 
 
 class Run:
@@ -113,14 +132,17 @@ class Run:
                record: dict, bar=None):
     self.workdir, self.config, self.log = workdir, config, log
     self.start_step, self.record, self.bar = start_step, record, bar
+    # One process writes files (pictures, metrics, JSON); every process computes.
+    self.writer = jax.process_index() == 0
 
   def due(self, step: int, interval: int) -> bool:
     """Whether an event of `interval` (0: never) falls at `step`; the last step always does."""
     return bool(interval) and (step % interval == 0 or step == self.config.num_steps)
 
   def write(self, line: str) -> None:
-    """Prints above the progress bar."""
-    (self.bar.write if self.bar is not None else print)(line)
+    """Prints above the progress bar (the writer only)."""
+    if self.writer:
+      (self.bar.write if self.bar is not None else print)(line)
 
 
 def prepare_workdir(workdir) -> Path:
@@ -128,7 +150,8 @@ def prepare_workdir(workdir) -> Path:
   path = Path(workdir)
   try:
     path.mkdir(parents=True, exist_ok=True)
-    probe = path / ".write_test"
+    index = jax.process_index()  # every process proves it, each with its own file
+    probe = path / (".write_test" + (f"_{index}" if index else ""))
     probe.write_text("ok")
     probe.unlink()
   except OSError as exc:
@@ -190,8 +213,11 @@ def train(family_cls: type[Family], config: ml_collections.ConfigDict, workdir) 
     try:
       # Restore (and so reject foreign or corrupt checkpoints) before writing anything.
       state, start_step = restore_or_init(family, manager, record)
-      (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
-      log = MetricsLog(workdir / "metrics.jsonl", start_step)
+      writer = sharding.is_primary_process()
+      if writer:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2,
+                                                                        sort_keys=True))
+      log = MetricsLog(workdir / "metrics.jsonl", start_step, writer)
       run = Run(workdir, config, log, start_step, record)
       state, step, train_s = _loop(family, run, manager, state, family.device_data(data))
     finally:
@@ -200,6 +226,13 @@ def train(family_cls: type[Family], config: ml_collections.ConfigDict, workdir) 
     return {"workdir": str(workdir), "start_step": start_step, "step": step,
             "train_s": train_s, "iters_per_s": (step - start_step) / max(train_s, 1e-9),
             "final": rows[-1] if rows else None, **family.finish(run, state)}
+  except GenjaxError:
+    raise
+  except Exception as exc:
+    lost = sharding.shared_computation_error(exc)
+    if lost is None:
+      raise
+    raise lost from None
   finally:
     family.close()
 
@@ -209,8 +242,10 @@ def _loop(family: Family, run: Run, manager, state, data_dev):
   config = run.config
   step = last_saved = run.start_step
   t0 = time.perf_counter()
-  run.bar = tqdm.tqdm(total=config.num_steps, initial=step, disable=not config.progress,
-                      unit="it", dynamic_ncols=True, desc=f"{family.name} {config.get('dataset', '')}".rstrip())
+  run.bar = tqdm.tqdm(total=config.num_steps, initial=step,
+                      disable=not (config.progress and run.writer), unit="it",
+                      dynamic_ncols=True,
+                      desc=f"{family.name} {config.get('dataset', '')}".rstrip())
   intervals = (config.checkpoint_interval, *family.event_intervals())
   print_interval = config.get("print_interval", 0)
   if step == 0:
@@ -218,6 +253,8 @@ def _loop(family: Family, run: Run, manager, state, data_dev):
   try:
     while step < config.num_steps:
       n = next_chunk_length(step, config.num_steps, config.steps_per_dispatch, intervals)
+      limit = family.chunk_limit(step)
+      n = n if limit is None else min(n, limit)
       state, metrics = family.chunk(state, data_dev, n)
       rows = log_finished_chunk(run.log, metrics, step, n, t0, config.log_interval, last_saved,
                                 checkpoint.checkpoint_dir(run.workdir))
@@ -232,7 +269,8 @@ def _loop(family: Family, run: Run, manager, state, data_dev):
         last_saved = save_if_finite(manager, step, state, run.record, last_saved)
   except KeyboardInterrupt:
     # A chunk is all-or-nothing: keep the last completed one so a rerun resumes from there.
-    if step > last_saved and bool(all_finite(state)):
+    # Over many processes each may be stopped at another step: a save would wait forever.
+    if step > last_saved and jax.process_count() == 1 and bool(all_finite(state)):
       checkpoint.save(manager, step, state, run.record)
     raise
   finally:

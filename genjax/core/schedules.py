@@ -17,18 +17,22 @@ OPTAX_KINDS = ("constant", "cosine", "burda", "warmup_cosine")
 
 
 def optax_schedule(kind: str, learning_rate: float, num_steps: int,
-                   final_fraction: float = 0.0, warmup_fraction: float = 0.0) -> optax.Schedule:
+                   final_fraction: float = 0.0, warmup_fraction: float = 0.0,
+                   warmup_steps: int | None = None) -> optax.Schedule:
   """constant; cosine to final_fraction of the rate; Burda's 8 stages of 3^i compressed into
-  num_steps; or a linear warmup over warmup_fraction then a cosine to final_fraction."""
+  num_steps; or a linear warmup over warmup_steps (or warmup_fraction of the steps) then a
+  cosine to final_fraction."""
   n = max(num_steps, 1)
   if kind == "constant":
     return optax.constant_schedule(learning_rate)
   if kind == "cosine":
     return optax.cosine_decay_schedule(learning_rate, n, alpha=final_fraction)
   if kind == "warmup_cosine":
+    if warmup_steps is None:
+      warmup_steps = int(warmup_fraction * num_steps)
+    warmup = max(1, min(warmup_steps, n - 1))  # a cosine of at least one step follows
     return optax.warmup_cosine_decay_schedule(
-        0.0, learning_rate, max(1, int(warmup_fraction * num_steps)), n,
-        end_value=learning_rate * final_fraction)
+        0.0, learning_rate, warmup, max(n, warmup + 1), end_value=learning_rate * final_fraction)
   if kind == "burda":
     lengths = [3 ** i for i in range(BURDA_STAGES)]
     ends = [round(n * sum(lengths[:i + 1]) / sum(lengths)) for i in range(BURDA_STAGES - 1)]
@@ -58,3 +62,9 @@ def same_rates_before(window_a, window_b, step: int) -> bool:
   steps = np.arange(step)
   return bool(np.array_equal(np.asarray(window_scale(window_a, steps)),
                              np.asarray(window_scale(window_b, steps))))
+
+
+def same_rates(schedule_a, schedule_b, step: int, samples: int = 64) -> bool:
+  """Whether two optax schedules agree on steps 0..step-1 (checked at `samples` of them)."""
+  steps = np.unique(np.linspace(0, max(step - 1, 0), samples).astype(np.int64))
+  return bool(np.array_equal(np.asarray(schedule_a(steps)), np.asarray(schedule_b(steps))))

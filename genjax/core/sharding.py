@@ -1,25 +1,246 @@
-"""Data parallelism with jax.sharding: a 1-D `data` mesh, batch split, state replicated."""
+"""Data parallelism with jax.sharding: a 1-D `data` mesh, batch split, state replicated; and the
+start of a run over many processes (hosts), from the environment."""
 
 import os
+import re
+import socket
+import time
+from typing import NamedTuple
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from genjax.core.errors import ConfigError
+from genjax.core.errors import ConfigError, GenjaxError
 
 DATA_AXIS = "data"
 
+# The cluster, as the launcher (genjax.launch) or a user sets it on every process.
+ADDRESS_VAR = "GENJAX_COORDINATOR_ADDRESS"  # host:port of process 0
+COUNT_VAR = "GENJAX_NUM_PROCESSES"
+ID_VAR = "GENJAX_PROCESS_ID"
+AUTO_VAR = "GENJAX_DISTRIBUTED"  # 1: JAX's own detection (Cloud TPU, SLURM, JAX_* variables)
+INIT_TIMEOUT_VAR = "GENJAX_INIT_TIMEOUT"  # seconds every process waits for the others to join
+HEARTBEAT_TIMEOUT_VAR = "GENJAX_HEARTBEAT_TIMEOUT"  # seconds of silence that declare one dead
+DEFAULT_INIT_TIMEOUT, DEFAULT_HEARTBEAT_TIMEOUT = 15, 10
+
+
+class Cluster(NamedTuple):
+  address: str  # host:port where process 0 serves the others
+  num_processes: int
+  process_id: int
+
+
+def _int_var(name: str, low: int) -> int:
+  text = os.environ.get(name, "").strip()
+  try:
+    value = int(text)
+  except ValueError:
+    raise ConfigError(f"{name}={text!r} is not an integer", field=name) from None
+  if value < low:
+    raise ConfigError(f"{name}={value} must be at least {low}", field=name)
+  return value
+
+
+def cluster_from_env() -> Cluster | None:
+  """The explicit cluster settings, checked (ConfigError naming the variable); None if unset."""
+  names = (ADDRESS_VAR, COUNT_VAR, ID_VAR)
+  given = [name for name in names if os.environ.get(name, "").strip()]
+  if not given:
+    return None
+  missing = [name for name in names if name not in given]
+  if missing:
+    raise ConfigError(f"{missing[0]} is not set but {given[0]} is: a run over many processes "
+                      f"needs all of {', '.join(names)}", field=missing[0])
+  count, process_id = _int_var(COUNT_VAR, 1), _int_var(ID_VAR, 0)
+  if process_id >= count:
+    raise ConfigError(f"{ID_VAR}={process_id} is not below {COUNT_VAR}={count} (the ids are "
+                      f"0 to {count - 1})", field=ID_VAR)
+  address = os.environ[ADDRESS_VAR].strip()
+  host, _, port = address.rpartition(":")
+  if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    raise ConfigError(f"{ADDRESS_VAR}={address!r} is not HOST:PORT", field=ADDRESS_VAR)
+  return Cluster(address, count, process_id)
+
+
+def _timeouts() -> tuple[int, int]:
+  """(initialization, heartbeat) timeouts in seconds, from the environment or the defaults."""
+  found = []
+  for name, default in ((INIT_TIMEOUT_VAR, DEFAULT_INIT_TIMEOUT),
+                        (HEARTBEAT_TIMEOUT_VAR, DEFAULT_HEARTBEAT_TIMEOUT)):
+    found.append(_int_var(name, 1) if os.environ.get(name, "").strip() else default)
+  return found[0], found[1]
+
 
 def maybe_initialize_distributed() -> None:
-  """Multi-host start when the environment asks for it (GENJAX_DISTRIBUTED=1).
+  """Joins the run's other processes when the environment says there are any.
 
-  jax.distributed.initialize() then reads the coordinator address, process count and id from
-  the cluster environment (Cloud TPU, SLURM, or JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/
-  JAX_PROCESS_ID); afterwards jax.devices() lists every host's devices.
+  GENJAX_COORDINATOR_ADDRESS, GENJAX_NUM_PROCESSES and GENJAX_PROCESS_ID (set by genjax.launch,
+  or on each host by hand) name the cluster explicitly; GENJAX_DISTRIBUTED=1 lets JAX detect it
+  (Cloud TPU, SLURM, or JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID). Afterwards
+  jax.devices() lists every process's devices. A bad setting, a coordinator nobody answers at,
+  or a process that never joins is a ConfigError naming the variable, within the
+  initialization timeout.
   """
-  if os.environ.get("GENJAX_DISTRIBUTED") == "1" and not jax.distributed.is_initialized():
-    jax.distributed.initialize()
+  if jax.distributed.is_initialized():
+    return
+  cluster = cluster_from_env()
+  auto = os.environ.get(AUTO_VAR, "").strip()
+  if auto not in ("", "0", "1"):
+    raise ConfigError(f"{AUTO_VAR}={auto!r} must be 1 (JAX detects the cluster) or 0",
+                      field=AUTO_VAR)
+  init_timeout, heartbeat_timeout = _timeouts()
+  if cluster is None and auto != "1" or cluster is not None and cluster.num_processes == 1:
+    return
+  # Collectives between CPU processes; GPU and TPU backends bring their own.
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  timeouts = dict(initialization_timeout=init_timeout,
+                  heartbeat_timeout_seconds=heartbeat_timeout)
+  if cluster is None:
+    jax.distributed.initialize(**timeouts)
+    return
+  roll_call(cluster, init_timeout)
+  jax.distributed.initialize(coordinator_address=cluster.address,
+                             num_processes=cluster.num_processes,
+                             process_id=cluster.process_id, **timeouts)
+
+
+def roll_call(cluster: Cluster, timeout_s: int) -> None:
+  """Before JAX starts, every process tells process 0 (at the coordinator's address) its id and
+  count, so that a coordinator nobody answers at, a process that never comes, an id given twice
+  or counts that differ are one ConfigError on every process within timeout_s. (JAX itself would
+  end the process with a C++ stack trace after its timeout, and does not compare counts.)"""
+  if cluster.process_id == 0:
+    verdict = _hear_roll_call(cluster, timeout_s)
+  else:
+    verdict = _answer_roll_call(cluster, timeout_s)
+  if verdict != "ok":
+    raise ConfigError(verdict)
+
+
+def _read_line(conn: socket.socket) -> str:
+  data = b""
+  while not data.endswith(b"\n") and len(data) < 1024:
+    chunk = conn.recv(1024)
+    if not chunk:
+      break
+    data += chunk
+  return data.decode(errors="replace").strip()
+
+
+def _listen(port: int) -> socket.socket:
+  if socket.has_dualstack_ipv6():
+    return socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True)
+  return socket.create_server(("", port))
+
+
+def _hear_roll_call(cluster: Cluster, timeout_s: int) -> str:
+  """Process 0: waits for processes 1..N-1; tells each the verdict ("ok" or the problem)."""
+  count, port = cluster.num_processes, int(cluster.address.rpartition(":")[2])
+  try:
+    server = _listen(port)
+  except OSError as exc:
+    return (f"{ADDRESS_VAR}={cluster.address}: process 0 cannot listen on port {port} "
+            f"({exc.strerror or exc})")
+  deadline, peers, verdict = time.monotonic() + timeout_s, {}, "ok"
+  with server:
+    while len(peers) < count - 1 and verdict == "ok" and time.monotonic() < deadline:
+      server.settimeout(max(deadline - time.monotonic(), 0.01))
+      try:
+        conn, _ = server.accept()
+        conn.settimeout(max(deadline - time.monotonic(), 0.01))
+        said = _read_line(conn).split()
+      except OSError:
+        continue
+      if len(said) != 3 or said[0] != "genjax" or not (said[1] + said[2]).isdigit():
+        conn.close()  # not one of ours
+        continue
+      process_id, their_count = int(said[1]), int(said[2])
+      if their_count != count:
+        verdict = (f"{COUNT_VAR} differs between processes: process {process_id} has "
+                   f"{their_count}, process 0 has {count}")
+      elif process_id in peers or process_id == 0:
+        verdict = f"{ID_VAR}={process_id} is given to two processes"
+      peers.setdefault(process_id, []).append(conn)
+    missing = [i for i in range(1, count) if i not in peers]
+    if verdict == "ok" and missing:
+      listed = ", ".join(map(str, missing[:8])) + (", ..." if len(missing) > 8 else "")
+      verdict = (f"{COUNT_VAR}={count} but process(es) {listed} did not join at "
+                 f"{cluster.address} within {timeout_s} s ({INIT_TIMEOUT_VAR})")
+    for conn in (c for conns in peers.values() for c in conns):
+      with conn:
+        try:
+          conn.sendall(verdict.encode() + b"\n")
+        except OSError:
+          pass  # that process has gone; it reports its own error
+  return verdict
+
+
+def _answer_roll_call(cluster: Cluster, timeout_s: int) -> str:
+  """Processes 1..N-1: check in with process 0 (retrying until it listens); its verdict."""
+  host, _, port = cluster.address.rpartition(":")
+  deadline = time.monotonic() + timeout_s
+  while True:
+    try:
+      conn = socket.create_connection((host.strip("[]"), int(port)), timeout=2.0)
+      break
+    except OSError as exc:
+      if time.monotonic() >= deadline:
+        return (f"{ADDRESS_VAR}={cluster.address}: no process 0 answered there within "
+                f"{timeout_s} s ({exc.strerror or exc}); check the address and that process 0 "
+                f"is running ({INIT_TIMEOUT_VAR} sets the wait)")
+      time.sleep(0.25)
+  with conn:
+    # Process 0 answers once every process has joined, or at its own deadline.
+    conn.settimeout(timeout_s + 5)
+    try:
+      conn.sendall(f"genjax {cluster.process_id} {cluster.num_processes}\n".encode())
+      verdict = _read_line(conn)
+    except OSError:
+      verdict = ""
+  return verdict or (f"{ADDRESS_VAR}={cluster.address}: process 0 stopped during the roll call")
+
+
+def is_primary_process() -> bool:
+  """Whether this process is the one that writes files and prints (process 0)."""
+  return jax.process_index() == 0
+
+
+def value_of_process_0(value):
+  """Process 0's `value` (a number or bool) on every process; `value` itself with one process.
+
+  For decisions every process must take alike, such as whether to save.
+  """
+  if jax.process_count() == 1:
+    return value
+  return type(value)(multihost_utils.broadcast_one_to_all(np.asarray(value)).item())
+
+
+def local_copy(tree):
+  """`tree` as host arrays when the run spans many processes (as is with one): a computation
+  that only one process runs must not take arrays that span the others."""
+  return tree if jax.process_count() == 1 else jax.device_get(tree)
+
+
+# How the XLA runtime starts its errors' messages (absl status codes).
+_XLA_STATUS = re.compile(r"(UNKNOWN|UNAVAILABLE|INTERNAL|DEADLINE_EXCEEDED|ABORTED|CANCELLED|"
+                         r"FAILED_PRECONDITION|DATA_LOSS|RESOURCE_EXHAUSTED): ")
+
+
+def shared_computation_error(exc: Exception) -> GenjaxError | None:
+  """One line for an XLA runtime error in a run over many processes, None otherwise.
+
+  When one process stops, the others fail at their next collective (with Gloo: a connection
+  reset by peer); their tracebacks would say nothing more.
+  """
+  if jax.process_count() == 1 or not (isinstance(exc, jax.errors.JaxRuntimeError) or
+                                      _XLA_STATUS.match(str(exc))):
+    return None
+  text = " ".join(str(exc).split())
+  return GenjaxError(f"process {jax.process_index()} of {jax.process_count()}: a computation "
+                     f"shared with the other processes failed, most likely because another one "
+                     f"stopped ({text[:240]})")
 
 
 def make_mesh(num_devices: int = 0) -> Mesh:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from genjax.core.errors import DataError
+from genjax.data import source
 from genjax.data.source import DOWNLOAD_HOSTS, host_reachable, no_data_hint, resolve_data_dir
 
 NUM_CLASSES = 10  # MNIST and Fashion-MNIST
@@ -40,12 +41,7 @@ def _check_name_split(name: str, split: str) -> None:
 def read_idx(path: str | os.PathLike) -> np.ndarray:
   """Read one uint8 IDX file (gzip or raw) into a read-only array, checking header and size."""
   path = Path(path)
-  try:
-    raw = path.read_bytes()
-  except FileNotFoundError:
-    raise DataError(f"{path}: file not found") from None
-  except OSError as err:
-    raise DataError(f"{path}: cannot read ({err})") from err
+  raw = source.read_bytes(path)
   was_gzip = raw[:2] == _GZIP_MAGIC
   if was_gzip:
     try:

@@ -5,6 +5,7 @@ fails in seconds with a hint instead of minutes of retries. GENJAX_OFFLINE=1 ski
 treats the network as absent.
 """
 
+import importlib.util
 import os
 import socket
 import threading
@@ -55,6 +56,28 @@ def host_reachable(host: str, timeout: float = PROBE_SECONDS) -> bool:
 
 def no_data_hint(name: str, folder_hint: str) -> str:
   """The hint for a run that found no local data and cannot download."""
+  tfds_missing = importlib.util.find_spec("tensorflow_datasets") is None
   return (f"no data for {name!r}: set config.data_dir or GENJAX_DATA_DIR to a folder with "
-          f"{folder_hint}, or connect to the internet for TFDS's download "
-          "(pip install genjax[tfds])")
+          f"{folder_hint}, or connect to the internet for TFDS's download"
+          + (" (pip install genjax[tfds])" if tfds_missing else ""))
+
+
+def read_bytes(path) -> bytes:
+  """A file's bytes, or a DataError naming it."""
+  path = Path(path)
+  try:
+    return path.read_bytes()
+  except FileNotFoundError:
+    raise DataError(f"{path}: file not found") from None
+  except OSError as err:
+    raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+def read_utf8(path) -> str:
+  """A UTF-8 text file's text, or a DataError naming it (and the line of a bad byte)."""
+  raw = read_bytes(path)
+  try:
+    return raw.decode("utf-8")
+  except UnicodeDecodeError as err:
+    line = raw[:err.start].count(b"\n") + 1
+    raise DataError(f"{path}: not UTF-8 text (byte {err.start}, line {line})") from None

@@ -34,9 +34,13 @@ def grid_rows_cols(gan: GAN, config) -> tuple[int, int]:
 
 
 def save_grid(gan: GAN, state, noise_NxZ, workdir, config, step: int) -> None:
+  """Every process draws the grid (the state spans them all); process 0 saves it."""
   rows, cols = grid_rows_cols(gan, config)
   labels = np.repeat(np.arange(rows), cols) if gan.num_classes else None  # row k: class k
   images = np.asarray(_generate_jit(gan, state, noise_NxZ, labels)) * 0.5 + 0.5  # -> [0, 1]
+  if not sharding.is_primary_process():
+    return
+  (workdir / "images").mkdir(exist_ok=True)
   title = f"{config.dataset} step {step}" + (" (row k: class k)" if gan.num_classes else "")
   plotting.save_image_grid(images, workdir / "images" / f"{config.dataset}_{step}.png",
                            rows, cols, title=title)
@@ -124,13 +128,11 @@ class GANFamily(Family):
     return self.config.sample_interval, self.config.eval_interval
 
   def start(self, run: Run, state):
-    (run.workdir / "images").mkdir(exist_ok=True)
     save_grid(self.gan, state, self.grid_noise, run.workdir, self.config, 0)
 
   def events(self, run: Run, step: int, state) -> list[dict]:
     config, rows = self.config, []
     if run.due(step, config.sample_interval):
-      (run.workdir / "images").mkdir(exist_ok=True)
       save_grid(self.gan, state, self.grid_noise, run.workdir, config, step)
     if run.due(step, config.eval_interval):
       if self.best is None:
@@ -159,7 +161,8 @@ class GANFamily(Family):
 
   def finish(self, run: Run, state) -> dict:
     rows, eval_rows = run.log.rows(), run.log.rows("eval")
-    save_curves(rows, eval_rows, run.workdir, self.config.dataset)
+    if run.writer:
+      save_curves(rows, eval_rows, run.workdir, self.config.dataset)
     return {"final_eval": eval_rows[-1] if eval_rows else None,
             "eval_s": sum(r["eval_s"] for r in eval_rows if r["step"] > run.start_step)}
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from genjax.core import config as config_lib, loop, runner, schedules
+from genjax.core import config as config_lib, loop, runner, schedules, sharding
 from genjax.core.errors import ConfigError, WorkdirError, field_error
 from genjax.data.images import DATASETS, NUM_CLASSES, load_dataset
 from genjax.judge.cnn import CNN, accuracy_percent, build_cnn, data_sha256, predict
@@ -133,10 +133,13 @@ def write_atomic(path: Path, payload: bytes) -> None:
 
 
 def check_out_dir(out_dir) -> Path | None:
-  """The folder for the weights, proven writable before any training."""
+  """The folder for the weights, proven writable before any training (by process 0, the one
+  that writes them)."""
   if not out_dir:
     return None
   out_dir = Path(out_dir)
+  if not sharding.is_primary_process():
+    return out_dir
   try:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / ".write_test", b"ok")
@@ -217,7 +220,7 @@ class JudgeFamily(loop.Family):
         optax_version=optax.__version__,
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         config=c.to_dict())
-    if self.out_dir is not None:
+    if self.out_dir is not None and run.writer:
       write_atomic(self.out_dir / f"{c.dataset}.msgpack", weights)
       write_atomic(self.out_dir / f"{c.dataset}.json",
                    (json.dumps(meta, indent=2, default=list) + "\n").encode())

@@ -61,7 +61,7 @@ def check_resume(saved_config: dict, config, step: int) -> None:
                                    saved_config["num_steps"], config.final_lr_fraction)
   now = schedules.optax_schedule(config.lr_schedule, config.learning_rate, config.num_steps,
                                  config.final_lr_fraction)
-  if any(float(saved(i)) != float(now(i)) for i in range(0, step, max(1, step // 50))):
+  if not schedules.same_rates(saved, now, step):
     raise field_error("config.num_steps", f"{config.num_steps} (config.num_epochs "
                       f"{config.num_epochs}) would change the {config.lr_schedule} learning "
                       f"rates of the {step} steps already taken ({saved_config['num_steps']} "

@@ -27,12 +27,15 @@ def grid_inputs(config, key, x_test, labels_test):
 
 def save_prior_grid(setup: VAESetup, state, grid_in, workdir: Path, config, step: int) -> None:
   """The GAN's images/<dataset>_<step>.png: decoded prior draws z, or an AE's reconstructions
-  of test images x (it has no prior to sample); grid_in is (z or x, labels or None)."""
+  of test images x (it has no prior to sample); grid_in is (z or x, labels or None). Every
+  process decodes (the state spans them all); process 0 saves."""
   inputs, labels = grid_in
   y = None if labels is None else vae_data.one_hot(labels)
   if setup.recipe.model == "ae":
     inputs = vae_eval.encode_all(setup, state.params, inputs, labels_N=labels)
   images = vae_plots.decode_images(setup, state.params, inputs, y)
+  if not sharding.is_primary_process():
+    return
   (workdir / "images").mkdir(exist_ok=True)
   plotting.save_image_grid(images, workdir / "images" / f"{config.dataset}_{step}.png",
                            config.grid_size, config.grid_size,
@@ -114,9 +117,12 @@ def train_vae(config, workdir) -> dict:
 
 
 def finish(setup: VAESetup, state, config, run: loop.Run, x_test, labels_test, keys) -> dict:
-  """Loss curve, the final test figures (eval.json) and the pictures; the summary's extras."""
+  """Loss curve, the final test figures (eval.json) and the pictures; the summary's extras.
+
+  Every process evaluates (the state spans them all); process 0 writes the files.
+  """
   workdir, rows = run.workdir, run.log.rows()
-  if rows:
+  if rows and run.writer:
     vae_plots.save_training_curves(rows, workdir / "loss_curve.png",
                                    title=f"{config.model} on {config.dataset}",
                                    eval_rows=run.log.rows("eval"))
@@ -125,14 +131,17 @@ def finish(setup: VAESetup, state, config, run: loop.Run, x_test, labels_test, k
   labels_eval = labels_test[:config.eval_num] if config.conditional else None
   result = vae_eval.evaluate(setup, state.params, x_eval, eval_key, iwae_k=config.eval_iwae_k,
                              nll_k=config.eval_nll_k, batch=config.eval_batch,
-                             k_chunk=config.eval_k_chunk, progress=config.progress,
-                             labels_N=labels_eval)
+                             k_chunk=config.eval_k_chunk,
+                             progress=config.progress and run.writer, labels_N=labels_eval)
   codes = vae_eval.encode_all(setup, state.params, x_eval, labels_N=labels_eval)
   result = {"step": config.num_steps, "model": config.model, "dataset": config.dataset,
             "binarization": config.binarization, "conditional": config.conditional, **result,
             "active_units": vae_eval.active_units(codes)}
+  if not run.writer:
+    return {"eval": result, "pictures": []}
   (workdir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-  pictures = vae_plots.save_pictures(setup, state.params, x_test, labels_test, workdir,
-                                     picture_key, config.grid_size,
+  # Process 0 alone draws the pictures, from its own copy of the parameters.
+  pictures = vae_plots.save_pictures(setup, sharding.local_copy(state.params), x_test,
+                                     labels_test, workdir, picture_key, config.grid_size,
                                      f"{config.model} {config.dataset}")
   return {"eval": result, "pictures": pictures}

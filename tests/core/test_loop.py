@@ -46,6 +46,25 @@ def test_chunks_stop_at_every_event_and_the_dispatch_cap():
   assert runner.next_chunk_length(14, 20, 100, (0, 7)) == 6
 
 
+class StoppingToy(ToyFamily):
+  """A toy whose chunks must also end at steps 3 and 7 (not periodic)."""
+
+  def chunk_limit(self, step):
+    return next(s for s in (3, 7, 10**9) if s > step) - step
+
+  def finish(self, run, state):
+    return {**super().finish(run, state), "chunk_ends": self.events_seen}
+
+
+def test_a_family_may_end_chunks_where_it_needs_and_nothing_else_changes(tmp_path):
+  config = get_config()
+  config.sample_interval = 100
+  stopped = loop.train(StoppingToy, config, tmp_path / "stopped")
+  assert stopped["chunk_ends"] == [3, 4, 7, 8, 12]  # checkpoints every 4, and 3 and 7
+  plain = train_toy(config, tmp_path / "plain")
+  assert (stopped["w"], stopped["b"]) == (plain["w"], plain["b"])
+
+
 def test_resume_is_bit_identical(tmp_path):
   whole = train_toy(get_config(), tmp_path / "whole")
   half = get_config()

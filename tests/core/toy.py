@@ -5,13 +5,14 @@ own behaviour (resume, events, NaN stop, Ctrl-C, refusals) is tested apart from 
 """
 
 import functools
+import time
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax.core import config as config_lib, loop, runner
+from genjax.core import config as config_lib, loop, runner, sharding
 from genjax.core.errors import DataError
 
 
@@ -32,6 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.num_devices = 1
   c.progress = False
   c.interrupt_at = 0  # >0: Ctrl-C arrives right after this step's chunk
+  c.event_sleep_s = 0.0  # >0: every event waits this long (a slow run, to stop one midway)
   return c
 
 
@@ -47,8 +49,9 @@ def compiled_chunk(batch_size: int, learning_rate: float, max_steps: int, mesh):
     def step_fn(state):
       idx_B = jax.random.randint(jax.random.fold_in(key, state["step"]), (batch_size,), 0,
                                  x_N.shape[0])
-      loss, grads = jax.value_and_grad(lambda p: loss_B(p, x_N[idx_B], y_N[idx_B]).mean())(
-          state["params"])
+      # Each device (each process, over many) takes its slice of the global batch.
+      x_B, y_B = (sharding.constrain_batch(a[idx_B], mesh) for a in (x_N, y_N))
+      loss, grads = jax.value_and_grad(lambda p: loss_B(p, x_B, y_B).mean())(state["params"])
       params = jax.tree.map(lambda p, g: p - learning_rate * g, state["params"], grads)
       return {"step": state["step"] + 1, "params": params}, {"loss": loss}
 
@@ -60,7 +63,7 @@ def compiled_chunk(batch_size: int, learning_rate: float, max_steps: int, mesh):
 class ToyFamily(loop.Family):
   name = "toy"
   metric_names = ("loss",)
-  resumable = config_lib.LOOP_RESUMABLE | {"interrupt_at", "sample_interval"}
+  resumable = config_lib.LOOP_RESUMABLE | {"interrupt_at", "sample_interval", "event_sleep_s"}
 
   @classmethod
   def validate(cls, config):
@@ -94,15 +97,18 @@ class ToyFamily(loop.Family):
     return (self.config.sample_interval,)
 
   def start(self, run, state):
-    (run.workdir / "events").mkdir(exist_ok=True)
-    (run.workdir / "events" / "0.txt").write_text("start")
+    if run.writer:
+      (run.workdir / "events").mkdir(exist_ok=True)
+      (run.workdir / "events" / "0.txt").write_text("start")
 
   def events(self, run, step, state):
     self.events_seen.append(step)
+    time.sleep(self.config.event_sleep_s)
     rows = []
     if run.due(step, self.config.sample_interval):
-      (run.workdir / "events").mkdir(exist_ok=True)
-      (run.workdir / "events" / f"{step}.txt").write_text(str(float(state["params"]["w"])))
+      if run.writer:
+        (run.workdir / "events").mkdir(exist_ok=True)
+        (run.workdir / "events" / f"{step}.txt").write_text(str(float(state["params"]["w"])))
       rows.append({"step": step, "kind": "eval", "w": float(state["params"]["w"])})
     if step == self.config.interrupt_at:
       raise KeyboardInterrupt
