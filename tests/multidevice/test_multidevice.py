@@ -104,3 +104,28 @@ def test_sharded_vae_matches_single_device_and_trains(data_root, tmp_path):
   config.num_devices = 8
   summary = train_vae(config, tmp_path / "vae")  # end to end on 8 devices
   assert (tmp_path / "vae" / "eval.json").exists() and summary
+
+
+def lm_chunk(model: str, num_devices: int, n: int = 3):
+  from genjax.configs.text_lm import get_config as get_lm_config
+  from genjax.text import chars, lm
+
+  config = get_lm_config(f"{model},tiny")
+  config.batch_size = 8
+  text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind\n" * 4
+  config.vocab = chars.build_vocab(text)
+  mesh = sharding.make_mesh(num_devices)
+  setup = lm.build_setup(config, mesh)
+  state = sharding.put_replicated(lm.init_state(setup, jax.random.key(0)), mesh)
+  tokens = sharding.put_replicated(chars.encode(text, config.vocab, "text"), mesh)
+  return lm.compiled_chunk(setup, 4)(state, tokens, jax.random.key(1), n)
+
+
+@pytest.mark.parametrize("model", ["transformer", "lstm"])
+def test_sharded_language_model_step_matches_single_device(model):
+  single, single_metrics = lm_chunk(model, 1)
+  sharded, sharded_metrics = lm_chunk(model, 8)
+  np.testing.assert_allclose(sharded_metrics["loss"], single_metrics["loss"], rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(sharded.params), jax.tree.leaves(single.params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6)
+  assert len(jax.tree.leaves(sharded.params)[0].sharding.device_set) == 8

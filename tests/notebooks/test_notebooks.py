@@ -10,7 +10,7 @@ from tests.conftest import PROJECT_ROOT
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["gan_mnist.ipynb", "vae_mnist.ipynb"])
+@pytest.mark.parametrize("name", ["gan_mnist.ipynb", "vae_mnist.ipynb", "text_shakespeare.ipynb"])
 def test_notebook_runs_tiny(name, data_root, tmp_path, monkeypatch):
   path = PROJECT_ROOT / "notebooks" / name
   monkeypatch.setenv("GENJAX_NOTEBOOK_TINY", "1")

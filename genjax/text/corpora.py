@@ -1,0 +1,29 @@
+"""The texts a language model trains on: Tiny Shakespeare, any UTF-8 file, or SST-2's sentences
+each behind its sentiment label (a conditional model: the label is the line's first character).
+"""
+
+from genjax.data import shakespeare, sst2
+
+# First character of a labelled line: control characters, so that no sentence holds them.
+LABEL_CHARS = ("\x01", "\x02")  # negative, positive
+DATASETS = ("tiny_shakespeare", "sst2_conditional")
+
+
+def labelled_lines(split: sst2.Split) -> str:
+  """One line per sentence, its label's character first: the text of a conditional model."""
+  return "".join(f"{LABEL_CHARS[int(y)]}{' '.join(tokens)}\n"
+                 for tokens, y in zip(split.sentences, split.labels_N))
+
+
+def train_and_validation(config) -> tuple[str, str, str]:
+  """(training text, validation text, the source's name for messages)."""
+  if config.dataset == "sst2_conditional":
+    data_dir = config.data_dir or None
+    return (labelled_lines(sst2.load_split("train", data_dir)),
+            labelled_lines(sst2.load_split("dev", data_dir)), "sst2")
+  if config.text_file:
+    text, source = shakespeare.read_text_file(config.text_file), config.text_file
+  else:
+    text, source = shakespeare.load_text(config.data_dir or None), "tiny_shakespeare"
+  train, validation = shakespeare.split_text(text, config.validation_fraction)
+  return train, validation, source

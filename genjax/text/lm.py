@@ -1,0 +1,271 @@
+"""The character language model on the core loop: random windows of the training text drawn on
+the device, per-character cross-entropy, the validation loss over the whole validation split,
+samples from a fixed prompt and key, and eval.json at the end."""
+
+import dataclasses
+import functools
+import json
+import math
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from genjax.core import config as config_lib, loop, plotting, runner, schedules, sharding
+from genjax.core.config import Static, recipe_of
+from genjax.core.errors import CheckpointError, DataError, field_error
+from genjax.text import chars, corpora
+from genjax.text.generate import generate_ids
+from genjax.text.lm_models import build_lm
+
+MODELS = ("transformer", "lstm")
+METRIC_NAMES = ("loss",)
+EVAL_WINDOWS = 64  # validation windows per dispatch
+MAX_CONTEXT = 8192  # positions a Transformer may be given (memory grows with their square)
+HOST_KEYS = ("dataset", "text_file", "data_dir", "seed", "validation_fraction", "log_interval",
+             "print_interval", "eval_interval", "sample_interval", "sample_chars",
+             "sample_prompt", "checkpoint_interval", "keep_checkpoints", "steps_per_dispatch",
+             "progress", "num_devices")
+RESUMABLE = config_lib.LOOP_RESUMABLE | {"eval_interval", "sample_interval", "sample_chars",
+                                         "sample_prompt", "vocab"}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LMSetup(Static):
+  """What never changes during training: the network, the optimizer, the recipe."""
+
+  model: flax.linen.Module
+  tx: optax.GradientTransformation
+  tx_schedule: optax.Schedule  # the learning rate of each step
+  recipe: ml_collections.FrozenConfigDict
+  mesh: object = None
+
+
+@flax.struct.dataclass
+class LMState:
+  step: jnp.ndarray  # int32 scalar: steps done
+  params: flax.core.FrozenDict
+  opt_state: optax.OptState
+
+
+def decay_mask(params):
+  """Weight decay on matrices only (not on biases, LayerNorm scales or position tables)."""
+  return jax.tree.map(lambda p: p.ndim >= 2, params)
+
+
+def build_setup(config, mesh=None) -> LMSetup:
+  """The static definition for a resolved config (its vocabulary filled in)."""
+  schedule = schedules.optax_schedule(
+      "warmup_cosine", config.learning_rate, config.num_steps,
+      final_fraction=config.final_lr_fraction, warmup_steps=config.warmup_steps)
+  tx = optax.chain(optax.clip_by_global_norm(config.grad_clip),
+                   optax.adamw(schedule, b1=config.beta1, b2=config.beta2,
+                               weight_decay=config.weight_decay, mask=decay_mask))
+  # num_steps shapes the schedule and the vocabulary the model: both are in the recipe.
+  return LMSetup(model=build_lm(config, len(config.vocab)), tx=tx, tx_schedule=schedule,
+                 recipe=recipe_of(config, HOST_KEYS), mesh=mesh)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def init_state(setup: LMSetup, key) -> LMState:
+  tokens = jnp.zeros((1, setup.recipe.context), jnp.int32)
+  params = setup.model.init(key, tokens)["params"]
+  return LMState(step=jnp.zeros((), jnp.int32), params=params, opt_state=setup.tx.init(params))
+
+
+def loss_BxT(setup: LMSetup, params, inputs_BxT, targets_BxT, train: bool = False, rng=None):
+  """Cross-entropy of every next character, in nats."""
+  logits = setup.model.apply({"params": params}, inputs_BxT, train=train,
+                             rngs=None if rng is None else {"dropout": rng})
+  return optax.softmax_cross_entropy_with_integer_labels(logits, targets_BxT)
+
+
+def random_windows(tokens_N, key, batch: int, context: int):
+  """(inputs_BxT, targets_BxT): `batch` windows of context + 1 tokens at uniform offsets."""
+  starts_B = jax.random.randint(key, (batch,), 0, tokens_N.shape[0] - context)
+  windows = jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(tokens_N, s, context + 1))(starts_B)
+  return windows[:, :-1], windows[:, 1:]
+
+
+def train_step(setup: LMSetup, state: LMState, tokens_N, base_key):
+  """One AdamW step; its randomness is fold_in(base_key, step), so a resume replays it."""
+  window_key, dropout_key = jax.random.split(jax.random.fold_in(base_key, state.step))
+  recipe = setup.recipe
+  inputs, targets = random_windows(tokens_N, window_key, recipe.batch_size, recipe.context)
+  # Each device takes a slice of the same global batch; XLA all-reduces the gradients.
+  inputs, targets = (sharding.constrain_batch(a, setup.mesh) for a in (inputs, targets))
+  loss_fn = lambda p: loss_BxT(setup, p, inputs, targets, True, dropout_key).mean()  # noqa
+  loss, grads = jax.value_and_grad(loss_fn)(state.params)
+  updates, opt_state = setup.tx.update(grads, state.opt_state, state.params)
+  return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                       opt_state=opt_state), {"loss": loss}
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_chunk(setup: LMSetup, max_steps: int):
+  def chunk(state, tokens_N, base_key, num_steps):
+    step_fn = lambda s: train_step(setup, s, tokens_N, base_key)  # noqa: E731
+    return runner.run_steps(step_fn, state, num_steps, max_steps, METRIC_NAMES)
+  return runner.jit_chunk(chunk, setup.mesh)
+
+
+def eval_windows(tokens_M, context: int):
+  """(inputs_WxT, targets_WxT, mask_WxT): consecutive windows covering every next-character
+  prediction of the text once; the last window is padded and its padding masked out."""
+  count = max(1, math.ceil((len(tokens_M) - 1) / context))
+  padded = np.zeros(count * context + 1, np.int32)
+  padded[:len(tokens_M)] = tokens_M
+  mask = np.zeros(count * context, bool)
+  mask[:len(tokens_M) - 1] = True
+  return (padded[:-1].reshape(count, context), padded[1:].reshape(count, context),
+          mask.reshape(count, context))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _masked_nats(setup, params, inputs_WxT, targets_WxT, mask_WxT):
+  return jnp.sum(jnp.where(mask_WxT, loss_BxT(setup, params, inputs_WxT, targets_WxT), 0.0))
+
+
+def mean_nats(setup: LMSetup, params, tokens_M) -> float:
+  """Mean cross-entropy per predicted character over the whole text (deterministic)."""
+  windows = eval_windows(np.asarray(tokens_M), setup.recipe.context)
+  count = windows[0].shape[0]
+  pad = -count % EVAL_WINDOWS  # whole batches: one compiled shape
+  windows = [np.concatenate([w, np.zeros((pad, *w.shape[1:]), w.dtype)]) for w in windows]
+  total = sum(float(_masked_nats(setup, params, *(w[i:i + EVAL_WINDOWS] for w in windows)))
+              for i in range(0, count + pad, EVAL_WINDOWS))
+  return total / max(1, int(windows[2].sum()))
+
+
+def validate(config) -> None:
+  """Raises ConfigError naming the first bad field, before anything is computed or written."""
+  c = config_lib
+  c.check_loop_keys(config)
+  c.check_choice(config, "model", MODELS)
+  c.check_choice(config, "dataset", corpora.DATASETS)
+  c.check_choice(config, "compute_dtype", ("float32", "bfloat16"))
+  c.check_ints(config, ("batch_size", "context", "width", "num_layers", "num_heads",
+                        "sample_chars", "sample_interval"))
+  c.check_ints(config, ("eval_interval", "warmup_steps", "embed_dim"), low=0)
+  c.check_numbers(config, ("learning_rate", "grad_clip"), strict=True)
+  c.check_numbers(config, ("weight_decay", "final_lr_fraction"))
+  c.check_range(config, ("dropout", "beta1", "beta2"), 0.0, 1.0)
+  c.check_range(config, ("validation_fraction",), 0.0, 0.5)
+  if config.context > MAX_CONTEXT:
+    raise field_error("config.context", f"{config.context} is longer than the model's maximum "
+                      f"({MAX_CONTEXT} positions)")
+  if config.model == "transformer" and config.width % config.num_heads:
+    raise field_error("config.width", f"{config.width} does not split into config.num_heads="
+                      f"{config.num_heads} heads")
+
+
+def prepare_text(config) -> tuple[str, np.ndarray, np.ndarray]:
+  """(vocabulary, train ids, validation ids) of the corpus; checks what the config asks of it."""
+  train_text, val_text, source = corpora.train_and_validation(config)
+  # SST-2's dev sentences hold a few letters (accents) its training sentences never use.
+  alphabet = train_text + (val_text if config.dataset == "sst2_conditional" else "")
+  vocab = config.vocab or chars.build_vocab(alphabet)
+  if len(train_text) <= config.context:
+    raise field_error("config.context", f"{config.context} needs a training text longer than "
+                      f"that; {source} gives {len(train_text)} characters")
+  if len(val_text) < 2:
+    raise DataError(f"{source}: {len(val_text)} validation characters; use a longer text or a "
+                    "larger config.validation_fraction", field="config.validation_fraction")
+  return (vocab, chars.encode(train_text, vocab, f"{source} (training split)"),
+          chars.encode(val_text, vocab, f"{source} (validation split)"))
+
+
+class LMFamily(loop.Family):
+  name = "text_lm"
+  metric_names = METRIC_NAMES
+  resumable = RESUMABLE
+
+  @classmethod
+  def validate(cls, config):
+    validate(config)
+    return config.copy_and_resolve_references()
+
+  def __init__(self, config, mesh):
+    super().__init__(config, mesh)
+    sharding.check_divisible(config.batch_size, mesh)
+    self.init_key, self.train_key, self.sample_key = jax.random.split(
+        jax.random.key(config.seed), 3)
+
+  def load_data(self):
+    vocab, train_N, self.val_M = prepare_text(self.config)
+    self.config.vocab = vocab  # the run's config (and so its checkpoints) carry the vocabulary
+    self.setup = build_setup(self.config, self.mesh)
+    self.prompt = chars.encode(self.config.sample_prompt, vocab, "config.sample_prompt")
+    return train_N
+
+  def init_state(self):
+    return init_state(self.setup, self.init_key)
+
+  def chunk(self, state, tokens_dev, num_steps):
+    return compiled_chunk(self.setup, self.config.steps_per_dispatch)(
+        state, tokens_dev, self.train_key, num_steps)
+
+  def event_intervals(self):
+    return self.config.sample_interval, self.config.eval_interval
+
+  def check_resume(self, saved_record, step):
+    saved = ml_collections.ConfigDict(saved_record["config"])
+    if saved.vocab != self.config.vocab:
+      raise CheckpointError(f"the checkpoint's vocabulary ({len(saved.vocab)} characters) is "
+                            f"not the data's ({len(self.config.vocab)}): another corpus? use "
+                            "another --workdir")
+    if not schedules.same_rates(build_setup(saved).tx_schedule, self.setup.tx_schedule, step):
+      raise field_error("config.num_steps", f"{self.config.num_steps} would change the learning "
+                        f"rates of the {step} steps already taken ({saved.num_steps} when they "
+                        "were); keep it or use another --workdir")
+
+  def events(self, run, step, state):
+    config, rows = self.config, []
+    if run.due(step, config.sample_interval):
+      text = self.sample(state.params)
+      if run.writer:
+        (run.workdir / "samples").mkdir(exist_ok=True)
+        (run.workdir / "samples" / f"{step}.txt").write_text(text)
+    if run.due(step, config.eval_interval):
+      val_loss = mean_nats(self.setup, state.params, self.val_M)
+      rows.append({"step": step, "kind": "eval", "val_loss": val_loss,
+                   "val_bpc": val_loss / math.log(2)})
+      run.write(f"step {step}: validation loss {val_loss:.4f} nats "
+                f"({val_loss / math.log(2):.4f} bits) per character")
+    return rows
+
+  def sample(self, params) -> str:
+    ids = generate_ids(self.setup.model, params, jnp.asarray(self.prompt)[None],
+                       self.config.sample_chars, self.sample_key, 0.8, 0)
+    return self.config.sample_prompt + chars.decode(ids[0], self.config.vocab)
+
+  def finish(self, run, state):
+    rows, evals = run.log.rows(), run.log.rows("eval")
+    if evals and evals[-1]["step"] == self.config.num_steps:
+      val_loss = evals[-1]["val_loss"]
+    else:
+      val_loss = mean_nats(self.setup, state.params, self.val_M)
+    tail = [r["loss"] for r in rows[-10:]]  # the last ten logged steps
+    result = {"val_loss": val_loss, "val_bpc": val_loss / math.log(2),
+              "train_loss": float(np.mean(tail)) if tail else None,
+              "params": int(sum(np.size(p) for p in jax.tree.leaves(state.params))),
+              "tokens_seen": self.config.num_steps * self.config.batch_size
+              * self.config.context,
+              "train_seconds": rows[-1]["wall_s"] if rows else 0.0,
+              "step": self.config.num_steps, "model": self.config.model}
+    if run.writer:
+      (run.workdir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+      if rows:
+        plotting.save_curves(run.workdir / "loss_curve.png", [{
+            "train": [(rows, "loss")], "ylabel": "nats per character",
+            "points": [(evals, "val_loss", "validation")] if evals else []}],
+            title=f"{self.config.model} on {self.config.text_file or self.config.dataset}")
+    return {"eval": result}
+
+
+def train_lm(config, workdir) -> dict:
+  """Trains (or resumes) the language model of `config` in `workdir`; returns its summary."""
+  return loop.train(LMFamily, config, workdir)

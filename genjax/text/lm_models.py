@@ -1,0 +1,173 @@
+"""Character language models as flax.linen modules: a decoder-only Transformer (pre-LayerNorm
+blocks of causal multi-head self-attention and an MLP, learned positions) with a key/value
+cache for decoding, and a stacked LSTM through nn.RNN that decodes by carrying its state.
+
+Both map tokens_BxT to next-token logits_BxTxV; both decode one token at a time from a state
+(`init_decode_state`, then `decode(token_B, pos, state)`), so generation is one jitted loop.
+"""
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+NEG_INF = -1e9  # masked attention logits (finite: no NaN when a row is fully masked)
+
+
+def causal_attention(q_BxTxHxK, k_BxLxHxK, v_BxLxHxK, allowed_TxL) -> jnp.ndarray:
+  """softmax(q kᵀ / sqrt(K)) v over the allowed (query, key) pairs: B x T x H x K."""
+  scale = 1.0 / math.sqrt(q_BxTxHxK.shape[-1])
+  logits_BxHxTxL = jnp.einsum("bthk,blhk->bhtl", q_BxTxHxK, k_BxLxHxK) * scale
+  logits_BxHxTxL = jnp.where(allowed_TxL, logits_BxHxTxL, NEG_INF)
+  weights = jax.nn.softmax(logits_BxHxTxL.astype(jnp.float32), axis=-1).astype(q_BxTxHxK.dtype)
+  return jnp.einsum("bhtl,blhk->bthk", weights, v_BxLxHxK)
+
+
+class SelfAttention(nn.Module):
+  """Causal multi-head self-attention; with a cache, one new position against the cached ones."""
+
+  num_heads: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_BxTxD, cache=None, pos=None):
+    b, t, d = x_BxTxD.shape
+    heads, head_dim = self.num_heads, d // self.num_heads
+    qkv = nn.Dense(3 * d, use_bias=False, dtype=self.dtype, name="qkv")(x_BxTxD)
+    q, k, v = jnp.split(qkv.reshape(b, t, 3 * heads, head_dim), 3, axis=2)
+    if cache is None:  # a whole window: position i sees 0..i
+      allowed = jnp.tril(jnp.ones((t, t), bool))
+      out = causal_attention(q, k, v, allowed)
+    else:  # decoding: the new keys and values go in at `pos`, which sees 0..pos
+      cache = {"k": jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype),
+                                                 (0, pos, 0, 0)),
+               "v": jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype),
+                                                 (0, pos, 0, 0))}
+      allowed = (jnp.arange(cache["k"].shape[1]) <= pos)[None, :]
+      out = causal_attention(q, cache["k"], cache["v"], allowed)
+    return nn.Dense(d, use_bias=False, dtype=self.dtype, name="out")(out.reshape(b, t, d)), cache
+
+
+class Block(nn.Module):
+  """x + attention(LayerNorm(x)), then x + MLP(LayerNorm(x)) (pre-LayerNorm, GPT-2 style)."""
+
+  num_heads: int
+  mlp_ratio: int = 4
+  dropout: float = 0.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_BxTxD, train: bool, cache=None, pos=None):
+    drop = nn.Dropout(self.dropout, deterministic=not train)
+    h, cache = SelfAttention(self.num_heads, self.dtype, name="attention")(
+        nn.LayerNorm(dtype=self.dtype, name="ln_1")(x_BxTxD), cache, pos)
+    x_BxTxD = x_BxTxD + drop(h)
+    h = nn.LayerNorm(dtype=self.dtype, name="ln_2")(x_BxTxD)
+    h = nn.gelu(nn.Dense(self.mlp_ratio * x_BxTxD.shape[-1], dtype=self.dtype, name="mlp_in")(h))
+    h = nn.Dense(x_BxTxD.shape[-1], dtype=self.dtype, name="mlp_out")(h)
+    return x_BxTxD + drop(h), cache
+
+
+class TransformerLM(nn.Module):
+  """Decoder-only Transformer over `context` positions; the output layer is the embedding's
+  transpose (tied weights)."""
+
+  vocab_size: int
+  context: int
+  width: int
+  num_layers: int
+  num_heads: int
+  dropout: float = 0.0
+  dtype: Any = jnp.float32  # compute dtype; parameters stay float32
+
+  def setup(self):
+    self.embed = nn.Embed(self.vocab_size, self.width,
+                          embedding_init=nn.initializers.normal(0.02))
+    self.positions = self.param("positions", nn.initializers.normal(0.02),
+                                (self.context, self.width))
+    self.blocks = [Block(self.num_heads, dropout=self.dropout, dtype=self.dtype)
+                   for _ in range(self.num_layers)]
+    self.ln_f = nn.LayerNorm(dtype=self.dtype)
+    self.drop = nn.Dropout(self.dropout)
+
+  def logits(self, h_BxTxD) -> jnp.ndarray:
+    return self.embed.attend(self.ln_f(h_BxTxD).astype(jnp.float32))
+
+  def __call__(self, tokens_BxT, train: bool = False) -> jnp.ndarray:
+    """Next-token logits at every position of windows of at most `context` tokens."""
+    t = tokens_BxT.shape[1]
+    h = self.embed(tokens_BxT) + self.positions[:t]
+    h = self.drop(h.astype(self.dtype), deterministic=not train)
+    for block in self.blocks:
+      h, _ = block(h, train)
+    return self.logits(h)
+
+  def init_decode_state(self, batch: int) -> list:
+    """Empty key/value caches, one per layer: B x context x heads x head width."""
+    shape = (batch, self.context, self.num_heads, self.width // self.num_heads)
+    return [{"k": jnp.zeros(shape, self.dtype), "v": jnp.zeros(shape, self.dtype)}
+            for _ in range(self.num_layers)]
+
+  def decode(self, token_B, pos, caches):
+    """(logits_BxV of the token after `token_B` at position `pos`, the updated caches)."""
+    h = self.embed(token_B[:, None]) + jax.lax.dynamic_slice_in_dim(self.positions, pos, 1)[None]
+    h = h.astype(self.dtype)
+    new_caches = []
+    for block, cache in zip(self.blocks, caches):
+      h, cache = block(h, False, cache, pos)
+      new_caches.append(cache)
+    return self.logits(h)[:, 0], new_caches
+
+
+class LSTMLM(nn.Module):
+  """Embedding, a stack of LSTM layers (nn.RNN over nn.OptimizedLSTMCell, dropout between
+  them), and a dense layer to the next-token logits."""
+
+  vocab_size: int
+  width: int
+  num_layers: int
+  embed_dim: int = 0  # 0: the LSTM's width
+  dropout: float = 0.0
+  context: int = 0  # training windows' length (an LSTM itself has no limit)
+
+  def setup(self):
+    self.embed = nn.Embed(self.vocab_size, self.embed_dim or self.width)
+    self.layers = [nn.RNN(nn.OptimizedLSTMCell(self.width), return_carry=True)
+                   for _ in range(self.num_layers)]
+    self.drop = nn.Dropout(self.dropout)
+    self.head = nn.Dense(self.vocab_size)
+
+  def run(self, tokens_BxT, train: bool, carries=None):
+    """(logits_BxTxV, the last carries): carries None starts from zero states."""
+    h = self.drop(self.embed(tokens_BxT), deterministic=not train)
+    new_carries = []
+    for i, layer in enumerate(self.layers):
+      carry, h = layer(h, initial_carry=None if carries is None else carries[i])
+      new_carries.append(carry)
+      h = self.drop(h, deterministic=not train)
+    return self.head(h), new_carries
+
+  def __call__(self, tokens_BxT, train: bool = False) -> jnp.ndarray:
+    return self.run(tokens_BxT, train)[0]
+
+  def init_decode_state(self, batch: int) -> list:
+    zeros = jnp.zeros((batch, self.width), jnp.float32)
+    return [(zeros, zeros) for _ in range(self.num_layers)]
+
+  def decode(self, token_B, pos, carries):
+    """(logits_BxV of the next token, the carries after `token_B`); pos is unused."""
+    del pos
+    logits_Bx1xV, carries = self.run(token_B[:, None], False, carries)
+    return logits_Bx1xV[:, 0], carries
+
+
+def build_lm(config, vocab_size: int) -> nn.Module:
+  """The language model of config.model ("transformer" or "lstm")."""
+  if config.model == "lstm":
+    return LSTMLM(vocab_size=vocab_size, width=config.width, num_layers=config.num_layers,
+                  embed_dim=config.embed_dim, dropout=config.dropout, context=config.context)
+  return TransformerLM(vocab_size=vocab_size, context=config.context, width=config.width,
+                       num_layers=config.num_layers, num_heads=config.num_heads,
+                       dropout=config.dropout, dtype=jnp.dtype(config.compute_dtype))

@@ -1,0 +1,112 @@
+"""The sentence classifier: tokenization, masks, length buckets, a tiny run, resume, predict."""
+
+import json
+import shutil
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from genjax.configs.text_classify import get_config
+from genjax.core.errors import CheckpointError, ConfigError, DataError
+from genjax.text import classify, words
+from genjax.text.classifier_models import build_classifier
+from tests.conftest import snapshot
+
+
+def test_raw_text_is_tokenized_as_sst2_is():
+  assert words.tokenize("It's a gorgeous, witty film!") == \
+      ["it", "'s", "a", "gorgeous", ",", "witty", "film", "!"]
+  vocab = words.build_vocab([("a", "film"), ("a", "dull", "film")])
+  ids = words.encode(["a", "film", "unseen"], words.lookup(vocab))
+  assert words.decode(ids, vocab) == ["a", "film", vocab[ids[2]]] and ids[2] != 0  # <unk>
+
+
+@pytest.mark.parametrize("encoder, pooling", [("bilstm", "meanmax"), ("lstm", "attention"),
+                                              ("gru", "meanmax")])
+def test_padding_changes_no_logit(encoder, pooling):
+  config = get_config("tiny")
+  config.update(encoder=encoder, pooling=pooling)
+  model = build_classifier(config, 50)
+  params = model.init(jax.random.key(0), jnp.zeros((1, 1), jnp.int32), jnp.ones((1,), jnp.int32))
+  sentence = jnp.array([[5, 9, 3]], jnp.int32)
+  alone = model.apply(params, sentence, jnp.array([3]))
+  padded = jnp.array([[5, 9, 3, 0, 0, 0, 0, 0], [7, 7, 7, 7, 7, 7, 7, 7]], jnp.int32)
+  together = model.apply(params, padded, jnp.array([3, 8]))
+  np.testing.assert_allclose(together[0], alone[0], rtol=1e-5, atol=1e-6)
+  garbage = padded.at[0, 3:].set(11)  # what sits past the length is never read
+  np.testing.assert_allclose(model.apply(params, garbage, jnp.array([3, 8]))[0], alone[0],
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_buckets_hold_each_sentence_once_padded_to_their_length():
+  ids = [np.arange(1, n + 1, dtype=np.int32) for n in (3, 9, 2, 17, 8)]
+  buckets = classify.make_buckets(ids, np.array([0, 1, 0, 1, 1]), (8, 16, 32))
+  assert [b.tokens_NxT.shape for b in buckets] == [(3, 8), (1, 16), (1, 32)]
+  assert sorted(n for b in buckets for n in b.lengths_N) == [2, 3, 8, 9, 17]
+  assert all((b.tokens_NxT != 0).sum(1).tolist() == b.lengths_N.tolist() for b in buckets)
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("encoder", "cnn", "config.encoder"), ("buckets", (16, 8), "config.buckets"),
+    ("embed_dropout", 1.5, "config.embed_dropout"), ("batch_size", 0, "config.batch_size")])
+def test_bad_config_names_the_field(key, value, needle, tmp_path):
+  config = get_config("tiny")
+  config[key] = value
+  with pytest.raises(ConfigError, match=needle):
+    classify.train_classifier(config, tmp_path / "run")
+  assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, data_root):
+  workdir = tmp_path_factory.mktemp("sst2") / "run"
+  config = get_config("tiny")
+  config.data_dir = data_root
+  return workdir, config, classify.train_classifier(config, workdir)
+
+
+def test_a_tiny_run_writes_its_outputs(tiny_run):
+  workdir, _, summary = tiny_run
+  result = json.loads((workdir / "eval.json").read_text())
+  assert result["num_dev"] == 872 and 0 <= result["dev_accuracy"] <= 100
+  assert sum(map(sum, result["confusion"])) == 872
+  assert sum(b["count"] for b in result["accuracy_by_length"]) == 872
+  assert (workdir / "loss_curve.png").stat().st_size > 0 and (workdir / "vocab.json").exists()
+  assert summary["eval"]["dev_accuracy"] == result["dev_accuracy"]
+
+
+def test_predict_agrees_with_the_dev_evaluation(tiny_run, data_root):
+  workdir, _, summary = tiny_run
+  from genjax.data import sst2
+  dev = sst2.load_split("dev", data_root)
+  labels, p_positive = classify.predict(workdir, [" ".join(s) for s in dev.sentences])
+  assert round(100 * float(np.mean(labels == dev.labels_N)), 2) == \
+      summary["eval"]["dev_accuracy"]
+  assert np.all((p_positive > 0.5) == (labels == 1))
+  with pytest.raises(DataError, match="line 2 is empty"):
+    classify.predict(workdir, ["fine", "   "], "reviews.txt")
+
+
+def test_resume_is_bit_identical_and_refuses_another_vocabulary(tiny_run, tmp_path):
+  whole_dir, config, whole = tiny_run
+  half = config.copy_and_resolve_references()
+  half.num_steps = 60  # the schedule spans num_epochs whatever num_steps is
+  classify.train_classifier(half, tmp_path / "run")
+  resumed = classify.train_classifier(config, tmp_path / "run")
+  assert resumed["start_step"] == 60
+  assert resumed["eval"]["dev_loss"] == whole["eval"]["dev_loss"]
+  # The same config on other training data (a word changed): another vocabulary.
+  lines = (Path(config.data_dir) / "sst2" / "train.tsv").read_text().splitlines(True)
+  (tmp_path / "data" / "sst2").mkdir(parents=True)
+  (tmp_path / "data" / "sst2" / "train.tsv").write_text(
+      "".join(lines[:1] + [line.replace(" the ", " zzyzx ", 1) for line in lines[1:3001]]))
+  shutil.copy(Path(config.data_dir) / "sst2" / "dev.tsv", tmp_path / "data" / "sst2")
+  other = config.copy_and_resolve_references()
+  other.data_dir = str(tmp_path / "data")
+  before = snapshot(tmp_path / "run")
+  with pytest.raises(CheckpointError, match="vocabulary"):
+    classify.train_classifier(other, tmp_path / "run")
+  assert snapshot(tmp_path / "run") == before

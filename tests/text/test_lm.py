@@ -1,0 +1,167 @@
+"""The character language model: vocabulary, windows, cached decoding, a tiny run, resume."""
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from genjax.configs.text_lm import get_config
+from genjax.core import loop
+from genjax.core.errors import CheckpointError, ConfigError, DataError
+from genjax.data import shakespeare
+from genjax.text import chars, generate, inference, lm
+from genjax.text.lm_models import build_lm
+from tests.conftest import snapshot
+
+
+def test_the_vocabulary_encodes_and_names_what_it_cannot():
+  vocab = chars.build_vocab("hello world\n")
+  assert vocab == "\n dehlorw"
+  ids = chars.encode("hold\nworld", vocab)
+  assert ids.dtype == np.int32 and chars.decode(ids, vocab) == "hold\nworld"
+  with pytest.raises(DataError, match=r"my.txt: character 'z' at line 2, column 3 is not in"):
+    chars.encode("he\nwoz", vocab, "my.txt")
+
+
+def test_the_split_is_nanogpts_and_tfds_train_split():
+  train, val = shakespeare.split_text("abcdefghij" * 10, 0.1)
+  assert len(train) == 90 and train + val == "abcdefghij" * 10
+
+
+def test_validation_windows_predict_every_character_once():
+  tokens = np.arange(1, 12, dtype=np.int32)  # 10 predictions
+  inputs, targets, mask = lm.eval_windows(tokens, 4)
+  assert inputs.shape == targets.shape == mask.shape == (3, 4)
+  assert mask.sum() == 10
+  np.testing.assert_array_equal(targets[mask], tokens[1:])
+  np.testing.assert_array_equal(inputs[mask], tokens[:-1])
+
+
+@pytest.mark.parametrize("variant", ["tiny", "lstm,tiny"])
+def test_cached_decoding_draws_the_tokens_of_a_full_recompute(variant):
+  config = get_config(variant)
+  model = build_lm(config, 11)
+  params = model.init(jax.random.key(0), jnp.zeros((1, config.context), jnp.int32))["params"]
+  prompt = jnp.array([[3, 1, 4, 1, 5], [9, 2, 6, 5, 3]], jnp.int32)
+  num_new = 2 * config.context  # past the Transformer's context: the sliding window too
+  fast = generate.generate_ids(model, params, prompt, num_new, jax.random.key(1), 1.3, 0)
+  slow = generate.generate_by_recomputing(model, params, prompt, num_new, jax.random.key(1),
+                                          1.3, 0)
+  assert fast.shape == (2, num_new)
+  np.testing.assert_array_equal(fast, slow)
+  assert len(np.unique(np.asarray(fast))) > 3  # a random model draws many characters
+
+
+def test_top_k_keeps_only_the_k_most_likely():
+  logits = jnp.log(jnp.array([[0.1, 0.5, 0.05, 0.35]]))
+  draws = {int(generate.sample_next(logits, jax.random.key(i), 1.0, 2)[0]) for i in range(200)}
+  assert draws == {1, 3}
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("model", "gru", "config.model"), ("context", 0, "config.context"),
+    ("context", 100_000, "longer than the model's maximum"), ("num_heads", 3, "config.width"),
+    ("dropout", 1.0, "config.dropout"), ("validation_fraction", 0.6, "validation_fraction")])
+def test_bad_config_names_the_field(key, value, needle):
+  config = get_config("tiny")
+  config[key] = value
+  with pytest.raises(ConfigError, match=needle):
+    lm.validate(config)
+
+
+def test_corpus_problems_are_one_line_and_write_nothing(tmp_path):
+  bad = tmp_path / "latin1.txt"
+  bad.write_bytes("caf\xe9\n".encode("latin-1"))
+  (tmp_path / "empty.txt").write_text("")
+  (tmp_path / "short.txt").write_text("to be or not to be\n" * 2)
+  for name, needle in (("latin1.txt", "not UTF-8 text"), ("empty.txt", "empty"),
+                       ("short.txt", "config.context 16 needs a training text longer")):
+    config = get_config("tiny")
+    config.update(text_file=str(tmp_path / name), context=16 if name != "short.txt" else 64)
+    with pytest.raises((DataError, ConfigError), match=needle if name != "short.txt"
+                       else "config.context 64 needs"):
+      lm.train_lm(config, tmp_path / "run")
+  assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, data_root):
+  workdir = tmp_path_factory.mktemp("lm") / "run"
+  config = get_config("tiny")
+  config.data_dir = data_root
+  return workdir, config, lm.train_lm(config, workdir)
+
+
+def test_a_tiny_run_writes_its_outputs(tiny_run):
+  workdir, _, summary = tiny_run
+  result = json.loads((workdir / "eval.json").read_text())
+  assert set(result) >= {"val_loss", "val_bpc", "train_loss", "params", "tokens_seen",
+                         "train_seconds"}
+  assert result["val_bpc"] == pytest.approx(result["val_loss"] / np.log(2))
+  assert 2.0 < result["val_loss"] < np.log(65) + 0.2  # near uniform after 6 steps, not worse
+  assert result["tokens_seen"] == 6 * 8 * 16 and summary["eval"] == result
+  evals = [r for r in loop.MetricsLog.read(workdir / "metrics.jsonl") if r.get("kind")]
+  assert [r["step"] for r in evals] == [3, 6] and evals[-1]["val_loss"] == result["val_loss"]
+  assert sorted(p.name for p in (workdir / "samples").iterdir()) == ["3.txt", "6.txt"]
+  assert len((workdir / "samples" / "6.txt").read_text()) == 1 + 20
+  assert (workdir / "loss_curve.png").stat().st_size > 1000
+  config = json.loads((workdir / "config.json").read_text())
+  assert len(config["vocab"]) == 65  # Tiny Shakespeare's characters
+
+
+def test_scoring_the_validation_text_gives_the_validation_loss(tiny_run, data_root):
+  workdir, config, _ = tiny_run
+  _, val_text = shakespeare.split_text(shakespeare.load_text(data_root), 0.1)
+  score = inference.score_text(workdir, val_text)
+  assert score["nats_per_char"] == pytest.approx(
+      json.loads((workdir / "eval.json").read_text())["val_loss"], rel=1e-6)
+  assert score["predicted_chars"] == len(val_text) - 1
+  with pytest.raises(DataError, match="'é' at line 1, column 4"):
+    inference.score_text(workdir, "caf\u00e9 au lait")
+
+
+def test_generation_is_deterministic_and_checks_its_arguments(tiny_run):
+  workdir = tiny_run[0]
+  text = inference.generate_text(workdir, "ROMEO:", 40, seed=3)
+  assert text.startswith("ROMEO:") and len(text) == 46
+  assert inference.generate_text(workdir, "ROMEO:", 40, seed=3) == text
+  assert inference.generate_text(workdir, "ROMEO:", 40, seed=4) != text
+  with pytest.raises(ConfigError, match="^num_chars must be a positive integer"):
+    inference.generate_text(workdir, "A", 0)
+  with pytest.raises(DataError, match="--prompt: character '#'"):
+    inference.generate_text(workdir, "A#", 5)
+
+
+@pytest.mark.slow
+def test_resume_is_bit_identical_and_the_schedule_may_not_stretch(tiny_run, tmp_path):
+  whole_dir, config, _ = tiny_run
+  # An interrupted run (its last checkpoint never written) resumes bit for bit.
+  shutil.copytree(whole_dir, tmp_path / "resumed")
+  shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "6")
+  assert lm.train_lm(config, tmp_path / "resumed")["start_step"] == 3
+  whole, resumed = (inference.restore_lm(d)[1] for d in (whole_dir, tmp_path / "resumed"))
+  jax.tree.map(np.testing.assert_array_equal, whole, resumed)
+  # The cosine is laid over num_steps: stretching it would change the steps already taken.
+  longer = config.copy_and_resolve_references()
+  longer.num_steps = 12
+  before = snapshot(tmp_path / "resumed")
+  with pytest.raises(ConfigError, match="config.num_steps 12 would change the learning rates"):
+    lm.train_lm(longer, tmp_path / "resumed")
+  assert snapshot(tmp_path / "resumed") == before
+
+
+def test_a_checkpoint_refuses_a_corpus_with_another_vocabulary(tmp_path):
+  corpus = tmp_path / "corpus.txt"
+  corpus.write_text("the quick brown fox jumps over the lazy dog\n" * 20)
+  config = get_config("tiny")
+  config.update(text_file=str(corpus), num_steps=2, checkpoint_interval=2, eval_interval=2,
+                sample_interval=2)
+  lm.train_lm(config, tmp_path / "run")
+  corpus.write_text("THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG\n" * 20)
+  before = snapshot(tmp_path / "run")
+  with pytest.raises(CheckpointError, match="vocabulary .* is not the data's"):
+    lm.train_lm(config, tmp_path / "run")
+  assert snapshot(tmp_path / "run") == before
