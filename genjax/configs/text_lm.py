@@ -8,7 +8,8 @@ Variants: --config=genjax/configs/text_lm.py:VARIANT with VARIANT one of
   reference     a minimal nanoGPT-style setting (4 layers, width 192, context 128, batch 32,
                 dropout 0.1), the yardstick the recipe is measured against
   sst2_conditional  SST-2's sentences, each behind its label's character: the model then
-                writes a sentence of the sentiment asked for (experiments/judge_text.py)
+                writes a sentence of the sentiment asked for (experiments/judge_text.py),
+                guided or not
   gpu           nanoGPT's shakespeare_char size (6 layers, width 384, context 256, batch 64,
                 dropout 0.2, 5,000 steps): a GPU's job
   tiny          seconds, for the tests (",tiny" shrinks any variant: "lstm,tiny")
@@ -29,9 +30,13 @@ VARIANTS = {
                  dropout=0.0, weight_decay=0.0),
     "reference": dict(width=192, num_layers=4, num_heads=4, context=128, batch_size=32,
                       dropout=0.1, learning_rate=1e-3, warmup_steps=100, num_steps=6000),
-    # SST-2's sentences, each behind its label: sampled per label and judged by the classifier
+    # SST-2's sentences, each behind its label: sampled per label and judged by the classifier.
+    # Windows begin at a line's start, so the label is always in view; one label in ten is
+    # withheld, so sampling can use classifier-free guidance (judge_text.py --guidance); the
+    # label's own loss (by Bayes' rule from the model's likelihoods) makes the label matter.
     "sst2_conditional": dict(dataset="sst2_conditional", width=128, context=128,
-                             learning_rate=3e-3, warmup_steps=100, num_steps=3000,
+                             window_starts="lines", label_dropout=0.1, label_loss_weight=0.02,
+                             learning_rate=3e-3, warmup_steps=100, num_steps=2000,
                              eval_interval=500, sample_interval=1000, checkpoint_interval=500),
     "gpu": dict(width=384, num_layers=6, num_heads=6, context=256, batch_size=64, dropout=0.2,
                 learning_rate=1e-3, warmup_steps=100, num_steps=5000, beta2=0.99),
@@ -49,6 +54,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.text_file = ""  # any UTF-8 text file instead of the dataset
   c.data_dir = ""  # folder with tiny_shakespeare/input.txt; else $GENJAX_DATA_DIR, else TFDS
   c.validation_fraction = 0.1  # the last 10% of the text (nanoGPT's shakespeare_char split)
+  c.window_starts = "any"  # any | lines: training windows begin anywhere, or at a newline
+  c.label_dropout = 0.0  # sst2_conditional: share of labels withheld (for guided sampling)
+  c.label_loss_weight = 0.0  # sst2_conditional: weight of -log p(label | line) by Bayes' rule
   c.vocab = ""  # "": the training text's characters, sorted (set when a run starts)
   c.seed = 0
 

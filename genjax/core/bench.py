@@ -47,15 +47,14 @@ def time_chunks(dispatch, max_steps: int, iters: int | None, seconds: float,
   """(steps per dispatch, seconds of each timed dispatch) of dispatch(num_steps).
 
   iters None: a probe grows until dispatch overhead is negligible, then the chunk is sized so
-  `repeats` dispatches take about `seconds`. Otherwise one warm-up dispatch at iters.
+  `repeats` dispatches take about `seconds`. Either way one warm-up dispatch at that length.
   """
   if iters is None:
     probe = 1
     while (probe_s := dispatch(probe)) < PROBE_S and probe < max_steps:
       probe = min(4 * probe, max_steps)
     iters = max(1, min(max_steps, int(seconds / repeats / (probe_s / probe))))
-  else:
-    dispatch(iters)  # warm-up at the timed length (caches, allocator, clocks)
+  dispatch(iters)  # warm-up at the timed length (caches, allocator, clocks)
   return iters, [dispatch(iters) for _ in range(repeats)]
 
 

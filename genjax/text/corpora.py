@@ -2,10 +2,13 @@
 each behind its sentiment label (a conditional model: the label is the line's first character).
 """
 
+import numpy as np
+
 from genjax.data import shakespeare, sst2
 
 # First character of a labelled line: control characters, so that no sentence holds them.
 LABEL_CHARS = ("\x01", "\x02")  # negative, positive
+NULL_LABEL = "\x03"  # a label withheld (classifier-free guidance); in every conditional vocabulary
 DATASETS = ("tiny_shakespeare", "sst2_conditional")
 
 
@@ -19,11 +22,18 @@ def train_and_validation(config) -> tuple[str, str, str]:
   """(training text, validation text, the source's name for messages)."""
   if config.dataset == "sst2_conditional":
     data_dir = config.data_dir or None
-    return (labelled_lines(sst2.load_split("train", data_dir)),
-            labelled_lines(sst2.load_split("dev", data_dir)), "sst2")
+    # Each line after a newline, the first one too: a window from a newline sees the label.
+    return ("\n" + labelled_lines(sst2.load_split("train", data_dir)),
+            "\n" + labelled_lines(sst2.load_split("dev", data_dir)), "sst2")
   if config.text_file:
     text, source = shakespeare.read_text_file(config.text_file), config.text_file
   else:
     text, source = shakespeare.load_text(config.data_dir or None), "tiny_shakespeare"
   train, validation = shakespeare.split_text(text, config.validation_fraction)
   return train, validation, source
+
+
+def line_starts(tokens_N, newline_id: int, context: int):
+  """Offsets of the newlines a window of context + 1 tokens can begin at."""
+  starts_S = np.flatnonzero(np.asarray(tokens_N) == newline_id)
+  return starts_S[starts_S < len(tokens_N) - context].astype(np.int32)

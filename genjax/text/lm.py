@@ -22,7 +22,7 @@ from genjax.text.generate import generate_ids
 from genjax.text.lm_models import build_lm
 
 MODELS = ("transformer", "lstm")
-METRIC_NAMES = ("loss",)
+METRIC_NAMES = ("loss",)  # and label_loss where config.label_loss_weight > 0
 EVAL_WINDOWS = 64  # validation windows per dispatch
 MAX_CONTEXT = 8192  # positions a Transformer may be given (memory grows with their square)
 HOST_KEYS = ("dataset", "text_file", "data_dir", "seed", "validation_fraction", "log_interval",
@@ -49,6 +49,10 @@ class LMState:
   step: jnp.ndarray  # int32 scalar: steps done
   params: flax.core.FrozenDict
   opt_state: optax.OptState
+
+
+def metric_names(config) -> tuple:
+  return METRIC_NAMES + (("label_loss",) if config.get("label_loss_weight") else ())
 
 
 def decay_mask(params):
@@ -83,45 +87,113 @@ def loss_BxT(setup: LMSetup, params, inputs_BxT, targets_BxT, train: bool = Fals
   return optax.softmax_cross_entropy_with_integer_labels(logits, targets_BxT)
 
 
-def random_windows(tokens_N, key, batch: int, context: int):
-  """(inputs_BxT, targets_BxT): `batch` windows of context + 1 tokens at uniform offsets."""
-  starts_B = jax.random.randint(key, (batch,), 0, tokens_N.shape[0] - context)
+def random_windows(data, key, batch: int, context: int):
+  """(inputs_BxT, targets_BxT): `batch` windows of context + 1 tokens at uniform offsets, or,
+  where data["starts"] lists allowed offsets (a line's start), at offsets drawn from those."""
+  tokens_N, starts_S = data["tokens"], data.get("starts")
+  if starts_S is None:
+    starts_B = jax.random.randint(key, (batch,), 0, tokens_N.shape[0] - context)
+  else:
+    starts_B = starts_S[jax.random.randint(key, (batch,), 0, starts_S.shape[0])]
   windows = jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(tokens_N, s, context + 1))(starts_B)
   return windows[:, :-1], windows[:, 1:]
 
 
-def train_step(setup: LMSetup, state: LMState, tokens_N, base_key):
-  """One AdamW step; its randomness is fold_in(base_key, step), so a resume replays it."""
+def withhold_labels(inputs_BxT, key, rate: float, null_id: int):
+  """Each window's label (its second token, after the line's newline) replaced by the null
+  token with probability `rate`: one model then writes both with and without a label, which
+  classifier-free guidance mixes when sampling."""
+  withheld_B = jax.random.bernoulli(key, rate, inputs_BxT.shape[:1])
+  return inputs_BxT.at[:, 1].set(jnp.where(withheld_B, null_id, inputs_BxT[:, 1]))
+
+
+def first_line_mask(targets_BxT, newline_id: int):
+  """mask_BxT: the targets of each window's first line after its label (through its newline)."""
+  newline_BxT = targets_BxT == newline_id
+  after_newline = jnp.cumsum(newline_BxT, axis=1) - newline_BxT > 0
+  return (jnp.arange(targets_BxT.shape[1]) >= 1)[None] & ~after_newline
+
+
+def label_nll_B(nats_BxT, flipped_nats_BxT, line_BxT):
+  """-log p(label | line) by Bayes' rule from the model's own likelihoods of the window's first
+  line under its label and under the other one (equal priors): softplus(nll_true - nll_other)."""
+  nll_true_B = jnp.sum(jnp.where(line_BxT, nats_BxT, 0.0), axis=1)
+  nll_other_B = jnp.sum(jnp.where(line_BxT, flipped_nats_BxT, 0.0), axis=1)
+  return jax.nn.softplus(nll_true_B - nll_other_B)
+
+
+def generative_discriminative_loss(setup, params, inputs_BxT, targets_BxT, rng):
+  """(mean next-character nats, mean label nats): one pass over the windows as they are and
+  with each window's label swapped for the other, so the model is also trained to make its
+  label matter (the generative-discriminative loss of GeDi, Krause et al. 2020). Windows whose
+  label was withheld count in the first term only."""
+  label_ids = [setup.recipe.vocab.index(c) for c in corpora.LABEL_CHARS]
+  label_B = inputs_BxT[:, 1]
+  labelled_B = (label_B == label_ids[0]) | (label_B == label_ids[1])
+  flipped_BxT = inputs_BxT.at[:, 1].set(jnp.where(label_B == label_ids[0], label_ids[1],
+                                                  label_ids[0]))
+  both_nats = loss_BxT(setup, params, jnp.concatenate([inputs_BxT, flipped_BxT]),
+                       jnp.concatenate([targets_BxT, targets_BxT]), True, rng)
+  nats_BxT, flipped_nats_BxT = jnp.split(both_nats, 2)
+  line_BxT = first_line_mask(targets_BxT, setup.recipe.vocab.index("\n"))
+  label_nats_B = label_nll_B(nats_BxT, flipped_nats_BxT, line_BxT)
+  label_nats = jnp.sum(jnp.where(labelled_B, label_nats_B, 0.0)) / jnp.maximum(
+      labelled_B.sum(), 1)
+  return nats_BxT.mean(), label_nats
+
+
+def train_step(setup: LMSetup, state: LMState, data, base_key):
+  """One AdamW step; its randomness is fold_in(base_key, step), so a resume replays it.
+  data: {"tokens": the training text's ids, "starts": allowed window offsets or None}."""
   window_key, dropout_key = jax.random.split(jax.random.fold_in(base_key, state.step))
   recipe = setup.recipe
-  inputs, targets = random_windows(tokens_N, window_key, recipe.batch_size, recipe.context)
+  inputs, targets = random_windows(data, window_key, recipe.batch_size, recipe.context)
+  if recipe.label_dropout:
+    inputs = withhold_labels(inputs, jax.random.fold_in(window_key, 1), recipe.label_dropout,
+                             recipe.vocab.index(corpora.NULL_LABEL))
   # Each device takes a slice of the same global batch; XLA all-reduces the gradients.
   inputs, targets = (sharding.constrain_batch(a, setup.mesh) for a in (inputs, targets))
-  loss_fn = lambda p: loss_BxT(setup, p, inputs, targets, True, dropout_key).mean()  # noqa
-  loss, grads = jax.value_and_grad(loss_fn)(state.params)
+  if recipe.label_loss_weight:
+    def loss_fn(params):
+      nats, label_nats = generative_discriminative_loss(setup, params, inputs, targets,
+                                                        dropout_key)
+      return nats + recipe.label_loss_weight * label_nats, {"loss": nats,
+                                                            "label_loss": label_nats}
+  else:
+    def loss_fn(params):
+      nats = loss_BxT(setup, params, inputs, targets, True, dropout_key).mean()
+      return nats, {"loss": nats}
+  (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = setup.tx.update(grads, state.opt_state, state.params)
   return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                       opt_state=opt_state), {"loss": loss}
+                       opt_state=opt_state), metrics
 
 
 @functools.lru_cache(maxsize=None)
 def compiled_chunk(setup: LMSetup, max_steps: int):
-  def chunk(state, tokens_N, base_key, num_steps):
-    step_fn = lambda s: train_step(setup, s, tokens_N, base_key)  # noqa: E731
-    return runner.run_steps(step_fn, state, num_steps, max_steps, METRIC_NAMES)
+  def chunk(state, data, base_key, num_steps):
+    step_fn = lambda s: train_step(setup, s, data, base_key)  # noqa: E731
+    return runner.run_steps(step_fn, state, num_steps, max_steps, metric_names(setup.recipe))
   return runner.jit_chunk(chunk, setup.mesh)
 
 
-def eval_windows(tokens_M, context: int):
-  """(inputs_WxT, targets_WxT, mask_WxT): consecutive windows covering every next-character
-  prediction of the text once; the last window is padded and its padding masked out."""
-  count = max(1, math.ceil((len(tokens_M) - 1) / context))
-  padded = np.zeros(count * context + 1, np.int32)
-  padded[:len(tokens_M)] = tokens_M
-  mask = np.zeros(count * context, bool)
-  mask[:len(tokens_M) - 1] = True
-  return (padded[:-1].reshape(count, context), padded[1:].reshape(count, context),
-          mask.reshape(count, context))
+def eval_windows(tokens_M, context: int, newline_id: int | None = None):
+  """(inputs_WxT, targets_WxT, mask_WxT): windows covering every next-character prediction of
+  the text once, padding masked out. With newline_id (a model trained on windows that begin at
+  a line's start), each line is read from its newline on, as the model was trained; otherwise
+  the text is cut into consecutive windows."""
+  tokens_M = np.asarray(tokens_M)
+  last = len(tokens_M) - 1  # the last prediction's target
+  cuts = [0] if newline_id is None else np.flatnonzero(tokens_M[:-1] == newline_id).tolist()
+  cuts = sorted(set([0] + cuts)) + [last]
+  spans = [(a, min(a + context, end)) for line, end in zip(cuts[:-1], cuts[1:])
+           for a in range(line, end, context)]  # a window predicts targets a+1 .. e
+  inputs = np.zeros((max(1, len(spans)), context), np.int32)
+  targets, mask = np.zeros_like(inputs), np.zeros(inputs.shape, bool)
+  for w, (a, e) in enumerate(spans):
+    inputs[w, :e - a], targets[w, :e - a] = tokens_M[a:e], tokens_M[a + 1:e + 1]
+    mask[w, :e - a] = True
+  return inputs, targets, mask
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -131,7 +203,10 @@ def _masked_nats(setup, params, inputs_WxT, targets_WxT, mask_WxT):
 
 def mean_nats(setup: LMSetup, params, tokens_M) -> float:
   """Mean cross-entropy per predicted character over the whole text (deterministic)."""
-  windows = eval_windows(np.asarray(tokens_M), setup.recipe.context)
+  recipe = setup.recipe
+  by_lines = recipe.get("window_starts", "any") == "lines"
+  windows = eval_windows(np.asarray(tokens_M), recipe.context,
+                         recipe.vocab.find("\n") if by_lines else None)
   count = windows[0].shape[0]
   pad = -count % EVAL_WINDOWS  # whole batches: one compiled shape
   windows = [np.concatenate([w, np.zeros((pad, *w.shape[1:]), w.dtype)]) for w in windows]
@@ -147,6 +222,7 @@ def validate(config) -> None:
   c.check_choice(config, "model", MODELS)
   c.check_choice(config, "dataset", corpora.DATASETS)
   c.check_choice(config, "compute_dtype", ("float32", "bfloat16"))
+  c.check_choice(config, "window_starts", ("any", "lines"))
   c.check_ints(config, ("batch_size", "context", "width", "num_layers", "num_heads",
                         "sample_chars", "sample_interval"))
   c.check_ints(config, ("eval_interval", "warmup_steps", "embed_dim"), low=0)
@@ -154,6 +230,18 @@ def validate(config) -> None:
   c.check_numbers(config, ("weight_decay", "final_lr_fraction"))
   c.check_range(config, ("dropout", "beta1", "beta2"), 0.0, 1.0)
   c.check_range(config, ("validation_fraction",), 0.0, 0.5)
+  c.check_range(config, ("label_dropout",), 0.0, 1.0)
+  if config.label_dropout and config.dataset != "sst2_conditional":
+    raise field_error("config.label_dropout", "withholds labels: only for the labelled "
+                      "dataset sst2_conditional")
+  c.check_numbers(config, ("label_loss_weight",))
+  if config.label_loss_weight and (config.dataset != "sst2_conditional"
+                                   or config.window_starts != "lines"):
+    raise field_error("config.label_loss_weight", "trains the labels of sst2_conditional's "
+                      "lines: needs that dataset and config.window_starts='lines'")
+  if config.label_dropout and config.window_starts != "lines":
+    raise field_error("config.label_dropout", "needs config.window_starts='lines' (a window's "
+                      "label is its second character)")
   if config.context > MAX_CONTEXT:
     raise field_error("config.context", f"{config.context} is longer than the model's maximum "
                       f"({MAX_CONTEXT} positions)")
@@ -166,7 +254,8 @@ def prepare_text(config) -> tuple[str, np.ndarray, np.ndarray]:
   """(vocabulary, train ids, validation ids) of the corpus; checks what the config asks of it."""
   train_text, val_text, source = corpora.train_and_validation(config)
   # SST-2's dev sentences hold a few letters (accents) its training sentences never use.
-  alphabet = train_text + (val_text if config.dataset == "sst2_conditional" else "")
+  alphabet = train_text + (val_text + corpora.NULL_LABEL
+                            if config.dataset == "sst2_conditional" else "")
   vocab = config.vocab or chars.build_vocab(alphabet)
   if len(train_text) <= config.context:
     raise field_error("config.context", f"{config.context} needs a training text longer than "
@@ -190,6 +279,7 @@ class LMFamily(loop.Family):
 
   def __init__(self, config, mesh):
     super().__init__(config, mesh)
+    self.metric_names = metric_names(config)
     sharding.check_divisible(config.batch_size, mesh)
     self.init_key, self.train_key, self.sample_key = jax.random.split(
         jax.random.key(config.seed), 3)
@@ -199,7 +289,13 @@ class LMFamily(loop.Family):
     self.config.vocab = vocab  # the run's config (and so its checkpoints) carry the vocabulary
     self.setup = build_setup(self.config, self.mesh)
     self.prompt = chars.encode(self.config.sample_prompt, vocab, "config.sample_prompt")
-    return train_N
+    starts = None
+    if self.config.window_starts == "lines":
+      starts = corpora.line_starts(train_N, vocab.find("\n"), self.config.context)
+      if not len(starts):
+        raise DataError("config.window_starts='lines' needs newlines in the training text, at "
+                        "least one a window's length before its end", field="config.window_starts")
+    return {"tokens": train_N, "starts": starts}
 
   def init_state(self):
     return init_state(self.setup, self.init_key)

@@ -34,11 +34,12 @@ def test_judging_reports_the_share_labelled_as_asked(runs, tmp_path, data_root):
   lm, classifier = runs
   out = tmp_path / "judged.json"
   result = run("judge_text.py", f"--lm_workdir={lm}", f"--classifier_workdir={classifier}",
-               "--num=3", f"--out={out}", data_root=data_root)
+               "--num=3", "--guidance=2", f"--out={out}", data_root=data_root)
   assert result.returncode == 0, result.stderr
   report = json.loads(out.read_text())
   assert json.loads(result.stdout) == report
   assert set(report["labels"]) == {"0", "1"} and report["num_per_label"] == 3
+  assert report["guidance"] == 2.0 and 0.0 <= report["lm_bayes_accuracy"] <= 1.0
   assert 0.0 <= report["as_asked"] <= 1.0 and 0.0 <= report["dev_as_labelled"] <= 1.0
 
 

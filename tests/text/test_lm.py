@@ -38,6 +38,11 @@ def test_validation_windows_predict_every_character_once():
   assert mask.sum() == 10
   np.testing.assert_array_equal(targets[mask], tokens[1:])
   np.testing.assert_array_equal(inputs[mask], tokens[:-1])
+  lines = np.array([0, 5, 7, 0, 6, 7, 7, 7, 7, 7, 0, 5], np.int32)  # newline 0, lines of 2, 7, 1
+  inputs, targets, mask = lm.eval_windows(lines, 4, newline_id=0)
+  assert mask.sum() == 11 and (inputs[:, 0] == [0, 0, 7, 0]).all()  # the long line goes on
+  np.testing.assert_array_equal(targets[mask], lines[1:])
+  np.testing.assert_array_equal(inputs[mask], lines[:-1])
 
 
 @pytest.mark.parametrize("variant", ["tiny", "lstm,tiny"])
@@ -55,6 +60,48 @@ def test_cached_decoding_draws_the_tokens_of_a_full_recompute(variant):
   assert len(np.unique(np.asarray(fast))) > 3  # a random model draws many characters
 
 
+def test_guidance_of_one_is_the_conditioned_model_and_more_moves_away_from_the_other():
+  config = get_config("tiny")
+  model = build_lm(config, 11)
+  params = model.init(jax.random.key(0), jnp.zeros((1, config.context), jnp.int32))["params"]
+  cond, uncond = jnp.array([[3, 1, 4], [3, 1, 4]]), jnp.array([[3, 2, 4], [3, 2, 4]])
+  num_new = config.context + 4  # the cache, then the sliding window
+  plain = generate.generate_ids(model, params, cond, num_new, jax.random.key(1), 1.0, 0)
+  paired = jnp.concatenate([cond, uncond])
+  same = generate.generate_ids(model, params, paired, num_new, jax.random.key(1), 1.0, 0, 1.0)
+  np.testing.assert_array_equal(same, plain)
+  pushed = generate.generate_ids(model, params, paired, num_new, jax.random.key(1), 1.0, 0, 4.0)
+  assert pushed.shape == plain.shape and not np.array_equal(pushed, plain)
+  logits_c, logits_u = jnp.array([[0.0, 1.0]]), jnp.array([[0.0, 3.0]])
+  np.testing.assert_allclose(generate.guided(jnp.concatenate([logits_c, logits_u]), 2.0),
+                             [[0.0, -1.0]])
+
+
+def test_windows_from_line_starts_begin_at_a_newline_and_labels_are_withheld_at_the_rate():
+  tokens = jnp.asarray(np.array([0, 5, 7, 7, 0, 6, 7, 0, 5, 7, 7, 7, 0, 6], np.int32))
+  starts = lm.corpora.line_starts(tokens, 0, context=4)
+  assert starts.tolist() == [0, 4, 7]  # 12 leaves fewer than 5 tokens
+  data = {"tokens": tokens, "starts": jnp.asarray(starts)}
+  inputs, targets = lm.random_windows(data, jax.random.key(0), 64, 4)
+  assert (inputs[:, 0] == 0).all() and set(inputs[:, 1].tolist()) == {5, 6}
+  np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
+  withheld = lm.withhold_labels(inputs, jax.random.key(1), 0.5, 9)
+  changed = np.asarray(withheld != inputs)
+  assert not changed[:, [0, 2, 3]].any() and (np.asarray(withheld[:, 1])[changed[:, 1]] == 9).all()
+  assert 16 < changed[:, 1].sum() < 48
+
+
+def test_the_label_loss_is_bayes_rule_over_the_first_line():
+  targets = jnp.array([[5, 7, 8, 0, 9, 0], [6, 0, 7, 7, 7, 7]])  # newline 0
+  line = lm.first_line_mask(targets, 0)
+  assert line.tolist() == [[False, True, True, True, False, False],
+                           [False, True, False, False, False, False]]
+  nats, flipped = jnp.ones((2, 6)), jnp.full((2, 6), 2.0)
+  # the true label's line: 3 and 1 nats; the other's: 6 and 2
+  np.testing.assert_allclose(lm.label_nll_B(nats, flipped, line),
+                             [np.log1p(np.exp(-3.0)), np.log1p(np.exp(-1.0))], rtol=1e-6)
+
+
 def test_top_k_keeps_only_the_k_most_likely():
   logits = jnp.log(jnp.array([[0.1, 0.5, 0.05, 0.35]]))
   draws = {int(generate.sample_next(logits, jax.random.key(i), 1.0, 2)[0]) for i in range(200)}
@@ -64,7 +111,9 @@ def test_top_k_keeps_only_the_k_most_likely():
 @pytest.mark.parametrize("key,value,needle", [
     ("model", "gru", "config.model"), ("context", 0, "config.context"),
     ("context", 100_000, "longer than the model's maximum"), ("num_heads", 3, "config.width"),
-    ("dropout", 1.0, "config.dropout"), ("validation_fraction", 0.6, "validation_fraction")])
+    ("dropout", 1.0, "config.dropout"), ("validation_fraction", 0.6, "validation_fraction"),
+    ("window_starts", "words", "config.window_starts"), ("label_dropout", 0.1, "sst2_conditional"),
+    ("label_loss_weight", 1.0, "sst2_conditional")])
 def test_bad_config_names_the_field(key, value, needle):
   config = get_config("tiny")
   config[key] = value
