@@ -117,8 +117,9 @@ def lm_chunk(model: str, num_devices: int, n: int = 3):
   mesh = sharding.make_mesh(num_devices)
   setup = lm.build_setup(config, mesh)
   state = sharding.put_replicated(lm.init_state(setup, jax.random.key(0)), mesh)
-  tokens = sharding.put_replicated(chars.encode(text, config.vocab, "text"), mesh)
-  return lm.compiled_chunk(setup, 4)(state, tokens, jax.random.key(1), n)
+  data = sharding.put_replicated({"tokens": chars.encode(text, config.vocab, "text"),
+                                  "starts": None}, mesh)
+  return lm.compiled_chunk(setup, 4)(state, data, jax.random.key(1), n)
 
 
 @pytest.mark.parametrize("model", ["transformer", "lstm"])
