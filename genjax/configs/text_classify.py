@@ -46,6 +46,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.embed_dropout = 0.3
   c.word_dropout = 0.1  # a training word becomes <unk> with this probability
   c.feature_dropout = 0.3
+  c.adversarial_eps = 0.0  # >0: adversarial training, word vectors moved this far per sentence
 
   # Sentences are grouped by length: a bucket holds those of up to this many tokens, padded
   # to it; the last must hold the longest training sentence.

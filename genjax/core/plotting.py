@@ -1,10 +1,18 @@
 """Pictures a researcher looks at: sample grids and training curves (headless matplotlib)."""
 
-import matplotlib
+import functools
 
-matplotlib.use("Agg")  # no display on servers, CI or TPU hosts
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+
+
+@functools.cache
+def pyplot():
+  """matplotlib.pyplot, headless; imported on first use (half a second that a run which draws
+  nothing, or stops at a bad flag, does not pay)."""
+  import matplotlib
+  matplotlib.use("Agg")  # no display on servers, CI or TPU hosts
+  import matplotlib.pyplot as plt
+  return plt
 
 
 def tile_grid(images_NxHxW: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
@@ -20,6 +28,7 @@ def tile_grid(images_NxHxW: np.ndarray, rows: int, cols: int, pad: int = 2) -> n
 
 def save_image_grid(images_NxHxW: np.ndarray, path, rows: int, cols: int, title: str = "") -> None:
   """One figure with a single tiled image: far faster than the tutorial's rows*cols subplots."""
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(4, 4 * rows / cols + (0.3 if title else 0)), dpi=100)
   ax.imshow(tile_grid(np.clip(images_NxHxW, 0.0, 1.0), rows, cols), cmap="gray", vmin=0, vmax=1)
   ax.axis("off")
@@ -42,6 +51,7 @@ def save_curves(path, panels, title: str = "", xlabel: str = "step") -> None:
   points: [(rows, name, label)]: sparse values (evaluations) as markers and lines;
   ylabel, log (log scale), hline (a reference level), ylim ((low, high), either may be None).
   """
+  plt = pyplot()
   fig, axes = plt.subplots(len(panels), 1, figsize=(7, 3 * len(panels)), sharex=True, dpi=100,
                            squeeze=False)
   for ax, panel in zip(axes[:, 0], panels):

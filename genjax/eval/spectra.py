@@ -5,11 +5,9 @@ N(0, 0.02^2) noise on the garment score FID 4.5, blurred by 0.3 px 0.81 against 
 so excess power at high spatial frequencies is the first thing to look for in samples.
 """
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from genjax.core.plotting import pyplot
 
 HIGH_BAND = 7  # radii >= this (half of Nyquist at 28 px and above) count as "high"
 
@@ -71,6 +69,7 @@ def format_summary(report: dict) -> str:
 def save_spectrum_plot(report: dict, path, title: str = "") -> None:
   """Log power per radius for samples and real images, and their ratio."""
   radius = np.asarray(report["radius"])
+  plt = pyplot()
   fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
   top.semilogy(radius[1:], report["real"][1:], label="real (train subset)")
   top.semilogy(radius[1:], report["samples"][1:], label="samples")

@@ -77,7 +77,8 @@ class SentenceClassifier(nn.Module):
   unk_id: int = 1
 
   @nn.compact
-  def __call__(self, tokens_BxT, lengths_B, train: bool = False):
+  def __call__(self, tokens_BxT, lengths_B, train: bool = False, embed_delta_BxTxE=None):
+    """embed_delta_BxTxE: added to the word vectors (the adversarial perturbation)."""
     mask_BxT = mask_of(lengths_B, tokens_BxT.shape[1])
     if train and self.word_dropout:
       drop_BxT = jax.random.bernoulli(self.make_rng("dropout"), self.word_dropout,
@@ -85,6 +86,8 @@ class SentenceClassifier(nn.Module):
       tokens_BxT = jnp.where(drop_BxT & mask_BxT, self.unk_id, tokens_BxT)
     x_BxTxE = nn.Embed(self.vocab_size, self.embed_dim, name="embed",
                        embedding_init=nn.initializers.normal(0.1))(tokens_BxT)
+    if embed_delta_BxTxE is not None:
+      x_BxTxE = x_BxTxE + embed_delta_BxTxE
     x_BxTxE = nn.Dropout(self.embed_dropout, deterministic=not train)(x_BxTxE)
     h_BxTxF = Encoder(self.encoder, self.hidden_dim, name="encoder")(x_BxTxE, lengths_B)
     if self.pooling == "attention":

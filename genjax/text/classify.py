@@ -92,19 +92,36 @@ def init_state(setup: ClassifierSetup, key) -> ClassifierState:
                          opt_state=setup.tx.init(params["params"]), ema_params=params["params"])
 
 
+def adversarial_delta(grad_BxTxE, eps: float):
+  """The gradient scaled to length eps per sentence (padding's gradient is zero)."""
+  norm_Bx1x1 = jnp.sqrt(jnp.sum(grad_BxTxE**2, axis=(1, 2), keepdims=True)) + 1e-12
+  return jax.lax.stop_gradient(eps * grad_BxTxE / norm_Bx1x1)
+
+
 def train_step(setup: ClassifierSetup, state, tokens_BxT, lengths_B, labels_B, base_key):
   """One AdamW step; its randomness is fold_in(base_key, step), so a resume replays it."""
   key = jax.random.fold_in(base_key, state.step)
   tokens_BxT, lengths_B, labels_B = (sharding.constrain_batch(a, setup.mesh)
                                      for a in (tokens_BxT, lengths_B, labels_B))
 
-  def loss_fn(params):
+  def loss_fn(params, delta_BxTxE):
     logits_B = setup.model.apply({"params": params}, tokens_BxT, lengths_B, train=True,
-                                 rngs={"dropout": key})
+                                 embed_delta_BxTxE=delta_BxTxE, rngs={"dropout": key})
     loss_B = optax.sigmoid_binary_cross_entropy(logits_B, labels_B.astype(jnp.float32))
     return loss_B.mean(), jnp.mean((logits_B > 0) == (labels_B == 1))
 
-  (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  eps = setup.recipe.adversarial_eps
+  zeros_BxTxE = jnp.zeros(tokens_BxT.shape + (setup.model.embed_dim,)) if eps else None
+  grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 1) if eps else 0, has_aux=True)
+  (loss, accuracy), grads = grad_fn(state.params, zeros_BxTxE)
+  if eps:
+    # Adversarial training on the word vectors: the clean loss's gradient with respect to
+    # them, scaled to length eps per sentence, is the perturbation that hurts most to first
+    # order; the loss there is added to the clean one.
+    grads, g_BxTxE = grads
+    delta_BxTxE = adversarial_delta(g_BxTxE, eps)
+    adv_grads = jax.grad(lambda p: loss_fn(p, delta_BxTxE)[0])(state.params)
+    grads = jax.tree.map(jnp.add, grads, adv_grads)
   updates, opt_state = setup.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   decay = setup.recipe.ema_decay
@@ -222,7 +239,7 @@ def validate(config) -> None:
   if list(config.buckets) != sorted(set(config.buckets)):
     raise field_error("config.buckets", f"must be increasing lengths, got {config.buckets!r}")
   c.check_numbers(config, ("learning_rate", "grad_clip"), strict=True)
-  c.check_numbers(config, ("weight_decay", "final_lr_fraction"))
+  c.check_numbers(config, ("weight_decay", "final_lr_fraction", "adversarial_eps"))
   c.check_range(config, ("embed_dropout", "word_dropout", "feature_dropout",
                          "warmup_fraction"), 0.0, 1.0)
   c.check_range(config, ("ema_decay",), 0.0, 1.0)

@@ -10,6 +10,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from genjax.text.lm_models import TransformerLM
 
@@ -92,14 +93,17 @@ def generate_ids(model, params, prompt_BxP, num_new: int, key, temperature: floa
 
 def generate_by_recomputing(model, params, prompt_BxP, num_new: int, key,
                             temperature: float = 1.0, top_k: int = 0):
-  """The same draws without a cache: every token from a full pass over the (cropped) prefix.
-  Slow (one compile per length); the reference that tests compare generate_ids with."""
+  """The same draws without a cache: every token from a full pass over the (cropped) prefix,
+  the reference that tests compare generate_ids with. The prefix is right-padded to one width
+  (one compile); a causal model's logits at its last token never read the padding."""
   limit = context_limit(model)
-  text = prompt_BxP
-  forward = jax.jit(lambda x: model.apply({"params": params}, x))
+  width = limit or prompt_BxP.shape[1] + num_new
+  text = np.asarray(prompt_BxP)
+  last_logits = jax.jit(lambda x, n: model.apply({"params": params}, x)[:, n - 1])
   for i in range(num_new):
     window = text if limit is None else text[:, -limit:]
-    token_B = sample_next(forward(window)[:, -1], jax.random.fold_in(key, i), temperature,
-                          top_k)
-    text = jnp.concatenate([text, token_B[:, None].astype(text.dtype)], axis=1)
+    padded = np.pad(window, ((0, 0), (0, width - window.shape[1])))
+    token_B = sample_next(last_logits(padded, window.shape[1]), jax.random.fold_in(key, i),
+                          temperature, top_k)
+    text = np.concatenate([text, np.asarray(token_B)[:, None].astype(text.dtype)], axis=1)
   return text[:, prompt_BxP.shape[1]:]

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genjax.core import plotting
-from genjax.core.plotting import plt
+from genjax.core.plotting import pyplot
 from genjax.vae import data as vae_data, eval as vae_eval
 from genjax.vae.models import NUM_CLASSES
 from genjax.vae.state import VAESetup, decode_mean
@@ -39,6 +39,7 @@ def save_reconstructions(inputs_NxHxW, recons_NxHxW, path, cols: int = 10, title
 
 
 def save_latent_scatter(codes_Nx2, labels_N, path, title: str = ""):
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
   points = ax.scatter(codes_Nx2[:, 0], codes_Nx2[:, 1], c=labels_N, cmap="tab10", s=2,
                       vmin=-0.5, vmax=9.5)
@@ -150,7 +151,7 @@ def save_pictures(setup: VAESetup, params, x_NxHxW, labels_N, workdir, key, grid
       side = 20
       tiles = plotting.tile_grid(decode(manifold_codes(codes_NxZ, stochastic, side)), side,
                                  side, 0)
-      plt.imsave(workdir / "manifold.png", tiles, cmap="gray", vmin=0, vmax=1)
+      pyplot().imsave(workdir / "manifold.png", tiles, cmap="gray", vmin=0, vmax=1)
       written.append("manifold.png")
     save_latent_scatter(codes_NxZ, labels_N, workdir / "latent_scatter.png",
                         title=f"{name}: encoded test set")

@@ -7,6 +7,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from genjax.configs.text_classify import get_config
@@ -51,7 +52,8 @@ def test_buckets_hold_each_sentence_once_padded_to_their_length():
 
 @pytest.mark.parametrize("key, value, needle", [
     ("encoder", "cnn", "config.encoder"), ("buckets", (16, 8), "config.buckets"),
-    ("embed_dropout", 1.5, "config.embed_dropout"), ("batch_size", 0, "config.batch_size")])
+    ("embed_dropout", 1.5, "config.embed_dropout"), ("batch_size", 0, "config.batch_size"),
+    ("adversarial_eps", -1.0, "config.adversarial_eps")])
 def test_bad_config_names_the_field(key, value, needle, tmp_path):
   config = get_config("tiny")
   config[key] = value
@@ -110,3 +112,41 @@ def test_resume_is_bit_identical_and_refuses_another_vocabulary(tiny_run, tmp_pa
   with pytest.raises(CheckpointError, match="vocabulary"):
     classify.train_classifier(other, tmp_path / "run")
   assert snapshot(tmp_path / "run") == before
+
+
+def test_adversarial_training_adds_the_loss_at_the_worst_nearby_word_vectors():
+  config = get_config("tiny")
+  config.update(vocab_size=30, steps_per_epoch=5, embed_dropout=0.0, word_dropout=0.0,
+                feature_dropout=0.0, adversarial_eps=0.5)
+  setup = classify.build_setup(config)
+  state = classify.init_state(setup, jax.random.key(0))
+  tokens_BxT = jax.random.randint(jax.random.key(1), (4, 6), 2, 30)
+  lengths_B, labels_B = jnp.array([6, 3, 5, 1]), jnp.array([1, 0, 1, 0])
+  mask_BxTx1 = (jnp.arange(6)[None, :] < lengths_B[:, None])[..., None]
+
+  @jax.jit
+  def loss_and_grads(params, delta_BxTxE):
+    def loss(params, delta_BxTxE):
+      logits_B = setup.model.apply({"params": params}, tokens_BxT, lengths_B,
+                                   embed_delta_BxTxE=delta_BxTxE)
+      return jnp.mean(optax.sigmoid_binary_cross_entropy(logits_B, labels_B.astype(float)))
+    return jax.value_and_grad(loss, argnums=(0, 1))(params, delta_BxTxE)
+
+  zeros_BxTxE = jnp.zeros((4, 6, config.embed_dim))
+  clean, (clean_grads, g_BxTxE) = loss_and_grads(state.params, zeros_BxTxE)
+  delta_BxTxE = classify.adversarial_delta(g_BxTxE, 0.5)
+  np.testing.assert_allclose(jnp.sqrt(jnp.sum(delta_BxTxE**2, axis=(1, 2))), 0.5, rtol=1e-5)
+  assert not jnp.any(jnp.where(mask_BxTx1, 0.0, delta_BxTxE))  # padding is never moved
+  noise_BxTxE = jnp.where(mask_BxTx1, jax.random.normal(jax.random.key(2), g_BxTxE.shape), 0)
+  noisy, _ = loss_and_grads(state.params, classify.adversarial_delta(noise_BxTxE, 0.5))
+  worst, (worst_grads, _) = loss_and_grads(state.params, delta_BxTxE)
+  assert worst > noisy and worst > clean + 1e-3
+  # The step: the optimizer fed the clean gradient plus the one at the perturbation (its
+  # moments show it: at step 0 the warmup's rate is 0), reported with the clean loss.
+  step = jax.jit(classify.train_step, static_argnums=0)
+  new_state, metrics = step(setup, state, tokens_BxT, lengths_B, labels_B, jax.random.key(3))
+  np.testing.assert_allclose(metrics["loss"], clean, rtol=1e-5)
+  _, expected = jax.jit(setup.tx.update)(jax.tree.map(jnp.add, clean_grads, worst_grads),
+                                         state.opt_state, state.params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7),
+               new_state.opt_state, expected)
