@@ -23,17 +23,25 @@ from genjax.text.inference import restore_lm
 BATCH = 100  # sentences decoded together
 
 
-def sample_sentences(lm_workdir, label: int, num: int, seed: int = 0, max_chars: int = 0,
-                     temperature: float = 1.0, top_k: int = 0,
-                     guidance: float | None = None) -> list[str]:
-  """`num` sentences the model writes when asked for `label` (0 negative, 1 positive), each
-  at most max_chars long (0: what the model's context holds after the prompt). guidance:
-  classifier-free guidance's weight (None: the conditioned model alone)."""
+def restore_conditional_lm(lm_workdir):
+  """(setup, params, config, workdir) of a label-conditioned language model's newest
+  checkpoint; another model is a one-line error."""
   setup, params, config, _ = restore_lm(lm_workdir)
   if config.dataset != "sst2_conditional":
     raise ConfigError(f"{lm_workdir} holds a model of {config.dataset!r}, not a "
                       "label-conditioned one (train --config=genjax/configs/text_lm.py:"
                       "sst2_conditional)")
+  return setup, params, config, lm_workdir
+
+
+def sample_sentences(restored, label: int, num: int, seed: int = 0, max_chars: int = 0,
+                     temperature: float = 1.0, top_k: int = 0,
+                     guidance: float | None = None) -> list[str]:
+  """`num` sentences the model (restore_conditional_lm's) writes when asked for `label`
+  (0 negative, 1 positive), each at most max_chars long (0: what the model's context holds
+  after the prompt). guidance: classifier-free guidance's weight (None: the conditioned model
+  alone)."""
+  setup, params, config, lm_workdir = restored
   if guidance is not None and not config.get("label_dropout"):
     raise field_error("guidance", f"needs a model trained with labels withheld; {lm_workdir} "
                       "was not (config.label_dropout=0)")
@@ -64,11 +72,10 @@ def _label_nats_B(setup, params, inputs_BxT, flipped_BxT, targets_BxT):
   return lm.label_nll_B(nats, flipped, line_BxT)
 
 
-def bayes_accuracy(lm_workdir, data_dir=None) -> float:
-  """The share of dev sentences whose label the language model itself gives the higher
-  likelihood: how much the label conditions its text."""
-  setup, params, config, _ = restore_lm(lm_workdir)
-  dev = sst2.load_split("dev", data_dir)
+def bayes_accuracy(restored, dev: sst2.Split) -> float:
+  """The share of dev sentences whose label the language model (restore_conditional_lm's)
+  itself gives the higher likelihood: how much the label conditions its text."""
+  setup, params, config, _ = restored
   windows = np.zeros((len(dev.sentences), config.context + 1), np.int32)
   for i, tokens in enumerate(dev.sentences):
     ids = chars.encode("\n" + LABEL_CHARS[0] + " ".join(tokens) + "\n", config.vocab,
@@ -91,9 +98,10 @@ def judge(lm_workdir, classifier_workdir, num: int = 500, seed: int = 0,
     raise field_error("num", f"must be a positive integer, got {num!r}")
   report = {"num_per_label": num, "seed": seed, "temperature": temperature,
             "guidance": guidance, "labels": {}}
+  restored = restore_conditional_lm(lm_workdir)  # once: both labels and the Bayes accuracy
   agree = []
   for label in (0, 1):
-    sentences = sample_sentences(lm_workdir, label, num, seed, temperature=temperature,
+    sentences = sample_sentences(restored, label, num, seed, temperature=temperature,
                                  guidance=guidance)
     kept = [s for s in sentences if s]  # a model may end a line at once: nothing to classify
     predicted, p_positive = classify.predict(classifier_workdir, kept)
@@ -107,5 +115,5 @@ def judge(lm_workdir, classifier_workdir, num: int = 500, seed: int = 0,
   dev = sst2.load_split("dev", data_dir)
   dev_predicted, _ = classify.predict(classifier_workdir, [" ".join(t) for t in dev.sentences])
   report["dev_as_labelled"] = float(np.mean(np.asarray(dev_predicted) == dev.labels_N))
-  report["lm_bayes_accuracy"] = bayes_accuracy(lm_workdir, data_dir)
+  report["lm_bayes_accuracy"] = bayes_accuracy(restored, dev)
   return report

@@ -231,17 +231,12 @@ def validate(config) -> None:
   c.check_range(config, ("dropout", "beta1", "beta2"), 0.0, 1.0)
   c.check_range(config, ("validation_fraction",), 0.0, 0.5)
   c.check_range(config, ("label_dropout",), 0.0, 1.0)
-  if config.label_dropout and config.dataset != "sst2_conditional":
-    raise field_error("config.label_dropout", "withholds labels: only for the labelled "
-                      "dataset sst2_conditional")
   c.check_numbers(config, ("label_loss_weight",))
-  if config.label_loss_weight and (config.dataset != "sst2_conditional"
-                                   or config.window_starts != "lines"):
-    raise field_error("config.label_loss_weight", "trains the labels of sst2_conditional's "
-                      "lines: needs that dataset and config.window_starts='lines'")
-  if config.label_dropout and config.window_starts != "lines":
-    raise field_error("config.label_dropout", "needs config.window_starts='lines' (a window's "
-                      "label is its second character)")
+  # Both read a window's label as its second character: labelled lines, windows from a newline.
+  for key in ("label_dropout", "label_loss_weight"):
+    if config[key] and (config.dataset != "sst2_conditional" or config.window_starts != "lines"):
+      raise field_error(f"config.{key}", "works on sst2_conditional's labelled lines: needs "
+                        "that dataset and config.window_starts='lines'")
   if config.context > MAX_CONTEXT:
     raise field_error("config.context", f"{config.context} is longer than the model's maximum "
                       f"({MAX_CONTEXT} positions)")
