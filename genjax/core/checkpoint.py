@@ -4,6 +4,10 @@ The record is JSON beside the state: the format version, the family, and the ful
 config. A restore compares it with the config asking: any key outside the family's resumable
 set that differs is refused, one line naming every such key. Readers (samplers, averaging) can
 rebuild the model from the record alone.
+
+A key added to a family's config after runs were saved is absent from their records; the
+family's `added_keys` maps it to the value that reproduces what those runs did, and every read
+of a record fills it in, so old runs resume, sample and score as they were trained.
 """
 
 import json
@@ -48,8 +52,9 @@ def _one_line(exc: Exception) -> str:
   return f"{type(exc).__name__}: {text[:300]}"
 
 
-def read_record(manager: ocp.CheckpointManager, step: int) -> dict:
-  """The record saved at `step`, checked for this genjax's format."""
+def read_record(manager: ocp.CheckpointManager, step: int, added_keys=None) -> dict:
+  """The record saved at `step`, checked for this genjax's format; config keys it predates
+  filled in from `added_keys` ({key: the value older runs had in effect})."""
   where = Path(manager.directory) / str(step)
   try:
     record = manager.restore(step, args=ocp.args.Composite(
@@ -61,6 +66,8 @@ def read_record(manager: ocp.CheckpointManager, step: int) -> dict:
     found = record.get("format") if isinstance(record, dict) else None
     raise CheckpointError(f"checkpoint {where} has format {found}; this genjax reads format "
                           f"{FORMAT}: train a new run in another --workdir")
+  older = json.loads(json.dumps(dict(added_keys or {}), default=list))  # as JSON holds them
+  record["config"] = {**older, **record["config"]}
   return record
 
 
@@ -84,7 +91,7 @@ def check_record(saved: dict, expected: dict, where, resumable=frozenset()) -> N
 
 
 def restore_latest(manager, abstract_state, expected: dict, resumable=frozenset(),
-                   check=None):
+                   check=None, added_keys=None):
   """(state, step) from the newest checkpoint, or (None, None) when there is none.
 
   check(saved_record, step): a family's own rule on top of the key comparison.
@@ -92,14 +99,15 @@ def restore_latest(manager, abstract_state, expected: dict, resumable=frozenset(
   step = manager.latest_step()
   if step is None:
     return None, None
-  return restore_step(manager, step, abstract_state, expected, resumable, check), step
+  return restore_step(manager, step, abstract_state, expected, resumable, check,
+                      added_keys), step
 
 
 def restore_step(manager, step: int, abstract_state, expected: dict | None = None,
-                 resumable=frozenset(), check=None):
+                 resumable=frozenset(), check=None, added_keys=None):
   """The state saved at `step`, after checking its record against `expected` (when given)."""
   where = Path(manager.directory) / str(step)
-  saved = read_record(manager, step)
+  saved = read_record(manager, step, added_keys)
   if expected is not None:
     check_record(saved, expected, where, resumable)
   if check is not None:

@@ -35,6 +35,7 @@ class Family:
   name = ""  # stored in every checkpoint's record
   metric_names: tuple = ()  # per-step metrics the chunk returns
   resumable = config_lib.LOOP_RESUMABLE  # config keys a resume may change
+  added_keys: dict = {}  # keys newer than some saved runs: {key: the value those runs used}
 
   @classmethod
   def validate(cls, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -194,7 +195,7 @@ def restore_or_init(family: Family, manager, record: dict):
   """(state on the mesh, start step): the newest checkpoint, checked, or a fresh state."""
   abstract = sharding.abstract_replicated(jax.eval_shape(family.init_state), family.mesh)
   state, start_step = checkpoint.restore_latest(manager, abstract, record, family.resumable,
-                                                family.check_resume)
+                                                family.check_resume, family.added_keys)
   if state is None:
     state, start_step = family.init_state(), 0
   return sharding.put_replicated(state, family.mesh), start_step

@@ -92,6 +92,7 @@ class GANFamily(Family):
   name = "gan"
   metric_names = steps.METRIC_NAMES
   resumable = gan_config.RESUMABLE
+  added_keys = gan_config.ADDED_KEYS
 
   @classmethod
   def validate(cls, config):

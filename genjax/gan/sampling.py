@@ -10,7 +10,7 @@ import numpy as np
 from genjax.core import checkpoint, sharding
 from genjax.core.errors import CheckpointError
 from genjax.data.images import NUM_CLASSES
-from genjax.gan.config import RESUMABLE
+from genjax.gan.config import ADDED_KEYS, RESUMABLE
 from genjax.gan.state import build_gan, generate, init_state
 
 SAMPLE_BATCH = 1000  # bounded memory for any number of samples
@@ -38,14 +38,15 @@ def restore_generators(workdir, steps):
         raise CheckpointError(f"no checkpoint of step {step} in "
                               f"{checkpoint.checkpoint_dir(workdir)} (it has {kept})")
     steps = [kept[-1] if step is None else step for step in steps]
-    record = checkpoint.read_record(manager, steps[-1])
+    record = checkpoint.read_record(manager, steps[-1], ADDED_KEYS)
     if record["family"] != "gan":
       raise CheckpointError(f"{workdir} holds a {record['family']!r} run, not a GAN's")
     config = ml_collections.ConfigDict(record["config"])
     gan = build_gan(config)
     abstract = sharding.abstract_replicated(
         jax.eval_shape(lambda: init_state(gan, jax.random.key(0))), sharding.make_mesh(1))
-    restored = [(checkpoint.restore_step(manager, step, abstract, record, RESUMABLE), step)
+    restored = [(checkpoint.restore_step(manager, step, abstract, record, RESUMABLE,
+                                         added_keys=ADDED_KEYS), step)
                 for step in steps]
   finally:
     manager.close()

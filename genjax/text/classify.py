@@ -41,6 +41,8 @@ HOST_KEYS = ("model", "dataset", "data_dir", "seed", "num_steps", "vocab_sha256"
 # The vocabulary is checked by check_resume, with its own message.
 RESUMABLE = config_lib.LOOP_RESUMABLE | {"eval_interval", "eval_batch_size", "vocab_size",
                                          "vocab_sha256"}
+# Keys newer than some saved runs, at the value those runs trained with.
+ADDED_KEYS = {"adversarial_eps": 0.0}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -267,6 +269,7 @@ class ClassifierFamily(loop.Family):
   name = NAME
   metric_names = METRIC_NAMES
   resumable = RESUMABLE
+  added_keys = ADDED_KEYS
 
   @classmethod
   def validate(cls, config):
@@ -392,30 +395,35 @@ def restore_classifier(workdir):
     step = None if manager is None else manager.latest_step()
     if step is None:
       raise CheckpointError(f"no checkpoint in {folder}")
-    record = checkpoint.read_record(manager, step)
+    record = checkpoint.read_record(manager, step, ADDED_KEYS)
     if record["family"] != NAME:
       raise CheckpointError(f"{workdir} holds a {record['family']!r} run, not a classifier's")
     config = ml_collections.ConfigDict(record["config"])
     vocab = read_vocab(workdir, config)
     setup = build_setup(config)
     abstract = jax.eval_shape(lambda: init_state(setup, jax.random.key(0)))
-    state = checkpoint.restore_step(manager, step, abstract, record, RESUMABLE)
+    state = checkpoint.restore_step(manager, step, abstract, record, RESUMABLE,
+                                    added_keys=ADDED_KEYS)
   finally:
     if manager is not None:
       manager.close()
   return setup.model, state.ema_params, config, vocab, step
 
 
-def predict(workdir, sentences, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
+def predict(classifier, sentences, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
   """(labels_N, p_positive_N) of raw sentences, in order: each tokenized as the training data
-  were, the newest checkpoint of `workdir` deciding (label 1: positive, p_positive > 0.5)."""
+  were, the newest checkpoint of `classifier` deciding (label 1: positive, p_positive > 0.5).
+
+  classifier: a run's workdir, or what restore_classifier returned (to restore it once).
+  """
   token_lists = [words.tokenize(s) for s in sentences]
   if not token_lists:
     raise DataError(f"{source}: no sentences to classify")
   empty = next((i for i, t in enumerate(token_lists) if not t), None)
   if empty is not None:
     raise DataError(f"{source}: line {empty + 1} is empty")
-  model, params, config, vocab, _ = restore_classifier(workdir)
+  restored = classifier if isinstance(classifier, tuple) else restore_classifier(classifier)
+  model, params, config, vocab, _ = restored
   index = words.lookup(vocab)
   logits_N = logits_of_ids(model, params, [words.encode(t, index) for t in token_lists],
                            config.buckets, config.eval_batch_size)

@@ -42,7 +42,7 @@ def sample_sentences(restored, label: int, num: int, seed: int = 0, max_chars: i
   after the prompt). guidance: classifier-free guidance's weight (None: the conditioned model
   alone)."""
   setup, params, config, lm_workdir = restored
-  if guidance is not None and not config.get("label_dropout"):
+  if guidance is not None and not config.label_dropout:
     raise field_error("guidance", f"needs a model trained with labels withheld; {lm_workdir} "
                       "was not (config.label_dropout=0)")
   prompt_BxP = jnp.tile(jnp.asarray(chars.encode("\n" + LABEL_CHARS[label], config.vocab,
@@ -99,12 +99,13 @@ def judge(lm_workdir, classifier_workdir, num: int = 500, seed: int = 0,
   report = {"num_per_label": num, "seed": seed, "temperature": temperature,
             "guidance": guidance, "labels": {}}
   restored = restore_conditional_lm(lm_workdir)  # once: both labels and the Bayes accuracy
+  classifier = classify.restore_classifier(classifier_workdir)
   agree = []
   for label in (0, 1):
     sentences = sample_sentences(restored, label, num, seed, temperature=temperature,
                                  guidance=guidance)
     kept = [s for s in sentences if s]  # a model may end a line at once: nothing to classify
-    predicted, p_positive = classify.predict(classifier_workdir, kept)
+    predicted, p_positive = classify.predict(classifier, kept) if kept else ([], [])
     asked = np.asarray(predicted) == label
     agree.append(asked)
     report["labels"][str(label)] = {
@@ -113,7 +114,7 @@ def judge(lm_workdir, classifier_workdir, num: int = 500, seed: int = 0,
         "examples": kept[:5]}
   report["as_asked"] = float(np.concatenate(agree).mean())
   dev = sst2.load_split("dev", data_dir)
-  dev_predicted, _ = classify.predict(classifier_workdir, [" ".join(t) for t in dev.sentences])
+  dev_predicted, _ = classify.predict(classifier, [" ".join(t) for t in dev.sentences])
   report["dev_as_labelled"] = float(np.mean(np.asarray(dev_predicted) == dev.labels_N))
   report["lm_bayes_accuracy"] = bayes_accuracy(restored, dev)
   return report

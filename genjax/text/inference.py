@@ -12,7 +12,7 @@ from genjax.core import checkpoint
 from genjax.core.errors import CheckpointError, WorkdirError, field_error
 from genjax.text import chars
 from genjax.text.generate import generate_ids
-from genjax.text.lm import RESUMABLE, build_setup, init_state, mean_nats
+from genjax.text.lm import ADDED_KEYS, RESUMABLE, build_setup, init_state, mean_nats
 
 
 def restore_lm(workdir):
@@ -26,14 +26,15 @@ def restore_lm(workdir):
     step = manager.latest_step()
     if step is None:
       raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}")
-    record = checkpoint.read_record(manager, step)
+    record = checkpoint.read_record(manager, step, ADDED_KEYS)
     if record["family"] != "text_lm":
       raise CheckpointError(f"{workdir} holds a {record['family']!r} run, not a language "
                             "model's")
     config = ml_collections.ConfigDict(record["config"])
     setup = build_setup(config)
     abstract = jax.eval_shape(lambda: init_state(setup, jax.random.key(0)))
-    state = checkpoint.restore_step(manager, step, abstract, record, RESUMABLE)
+    state = checkpoint.restore_step(manager, step, abstract, record, RESUMABLE,
+                                    added_keys=ADDED_KEYS)
   finally:
     manager.close()
   return setup, state.params, config, step

@@ -31,6 +31,8 @@ HOST_KEYS = ("dataset", "text_file", "data_dir", "seed", "validation_fraction", 
              "progress", "num_devices")
 RESUMABLE = config_lib.LOOP_RESUMABLE | {"eval_interval", "sample_interval", "sample_chars",
                                          "sample_prompt", "vocab"}
+# Keys newer than some saved runs, at the value those runs trained with.
+ADDED_KEYS = {"window_starts": "any", "label_dropout": 0.0, "label_loss_weight": 0.0}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -52,7 +54,7 @@ class LMState:
 
 
 def metric_names(config) -> tuple:
-  return METRIC_NAMES + (("label_loss",) if config.get("label_loss_weight") else ())
+  return METRIC_NAMES + (("label_loss",) if config.label_loss_weight else ())
 
 
 def decay_mask(params):
@@ -204,7 +206,7 @@ def _masked_nats(setup, params, inputs_WxT, targets_WxT, mask_WxT):
 def mean_nats(setup: LMSetup, params, tokens_M) -> float:
   """Mean cross-entropy per predicted character over the whole text (deterministic)."""
   recipe = setup.recipe
-  by_lines = recipe.get("window_starts", "any") == "lines"
+  by_lines = recipe.window_starts == "lines"
   windows = eval_windows(np.asarray(tokens_M), recipe.context,
                          recipe.vocab.find("\n") if by_lines else None)
   count = windows[0].shape[0]
@@ -266,6 +268,7 @@ class LMFamily(loop.Family):
   name = "text_lm"
   metric_names = METRIC_NAMES
   resumable = RESUMABLE
+  added_keys = ADDED_KEYS
 
   @classmethod
   def validate(cls, config):

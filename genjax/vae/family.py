@@ -54,6 +54,7 @@ def quick_eval(setup: VAESetup, state, test, key, config) -> dict:
 class VAEFamily(loop.Family):
   name = "vae"
   resumable = vae_config.RESUMABLE
+  added_keys = vae_config.ADDED_KEYS
 
   @classmethod
   def validate(cls, config):

@@ -8,7 +8,7 @@ import numpy as np
 from genjax.core import checkpoint
 from genjax.core.errors import CheckpointError, ConfigError
 from genjax.vae import data as vae_data
-from genjax.vae.config import RESUMABLE
+from genjax.vae.config import ADDED_KEYS, RESUMABLE
 from genjax.vae.models import NUM_CLASSES
 from genjax.vae.state import build_setup, decode_mean, init_state
 
@@ -24,13 +24,14 @@ def restore_vae(workdir):
     step = manager.latest_step()
     if step is None:
       raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}")
-    record = checkpoint.read_record(manager, step)
+    record = checkpoint.read_record(manager, step, ADDED_KEYS)
     if record["family"] != "vae":
       raise CheckpointError(f"{workdir} holds a {record['family']!r} run, not a VAE's")
     config = ml_collections.ConfigDict(record["config"])
     setup = build_setup(config)
     abstract = jax.eval_shape(lambda: init_state(setup, jax.random.key(0)))
-    state = checkpoint.restore_step(manager, step, abstract, record, RESUMABLE)
+    state = checkpoint.restore_step(manager, step, abstract, record, RESUMABLE,
+                                    added_keys=ADDED_KEYS)
   finally:
     manager.close()
   return setup, state, config, step

@@ -46,6 +46,26 @@ def test_differences_name_every_key_outside_the_resumable_ones():
                    "old=0 (config says '(absent)')"]
 
 
+def test_a_run_saved_before_a_key_existed_resumes_at_the_keys_old_value(tmp_path):
+  old_config = get_config()
+  manager = checkpoint.open_manager(tmp_path)
+  checkpoint.save(manager, 1, state(), checkpoint.make_record("toy", old_config))
+  new_config = get_config()
+  new_config.knob, new_config.sizes = 0.0, (2, 3)  # keys added after the run was saved
+  expected = checkpoint.make_record("toy", new_config)
+  template = jax.eval_shape(state)
+  with pytest.raises(CheckpointError, match=r"knob='\(absent\)' \(config says 0.0\)"):
+    checkpoint.restore_latest(manager, template, expected)
+  added = {"knob": 0.0, "sizes": (2, 3)}
+  restored, step = checkpoint.restore_latest(manager, template, expected, added_keys=added)
+  assert step == 1 and float(restored["params"]["w"][0, 0]) == 1.5
+  assert checkpoint.read_record(manager, 1, added)["config"]["sizes"] == [2, 3]
+  new_config.knob = 0.5  # the old run had 0.0 in effect: a different trajectory
+  with pytest.raises(CheckpointError, match=r"knob=0.0 \(config says 0.5\)"):
+    checkpoint.restore_latest(manager, template, checkpoint.make_record("toy", new_config),
+                              added_keys=added)
+
+
 def test_a_shape_mismatch_behind_a_matching_record_is_caught(tmp_path):
   record = checkpoint.make_record("toy", get_config())
   manager = checkpoint.open_manager(tmp_path)

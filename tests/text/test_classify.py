@@ -97,6 +97,11 @@ def test_resume_is_bit_identical_and_refuses_another_vocabulary(tiny_run, tmp_pa
   half = config.copy_and_resolve_references()
   half.num_steps = 60  # the schedule spans num_epochs whatever num_steps is
   classify.train_classifier(half, tmp_path / "run")
+  # As if saved before adversarial training existed: a record without the key still resumes.
+  record_file = tmp_path / "run" / "checkpoints" / "60" / "record" / "metadata"
+  record = json.loads(record_file.read_text())
+  del record["config"]["adversarial_eps"]
+  record_file.write_text(json.dumps(record))
   resumed = classify.train_classifier(config, tmp_path / "run")
   assert resumed["start_step"] == 60
   assert resumed["eval"]["dev_loss"] == whole["eval"]["dev_loss"]

@@ -190,6 +190,11 @@ def test_resume_is_bit_identical_and_the_schedule_may_not_stretch(tiny_run, tmp_
   # An interrupted run (its last checkpoint never written) resumes bit for bit.
   shutil.copytree(whole_dir, tmp_path / "resumed")
   shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "6")
+  # As if saved before the keys added since existed: the run still resumes as it was.
+  record_file = tmp_path / "resumed" / "checkpoints" / "3" / "record" / "metadata"
+  record = json.loads(record_file.read_text())
+  record["config"] = {k: v for k, v in record["config"].items() if k not in lm.ADDED_KEYS}
+  record_file.write_text(json.dumps(record))
   assert lm.train_lm(config, tmp_path / "resumed")["start_step"] == 3
   whole, resumed = (inference.restore_lm(d)[1] for d in (whole_dir, tmp_path / "resumed"))
   jax.tree.map(np.testing.assert_array_equal, whole, resumed)
