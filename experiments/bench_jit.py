@@ -2,7 +2,7 @@
 
 Run:  python experiments/bench_jit.py                                # the tutorial GAN, batch 32-4096
       python experiments/bench_jit.py --models all --batch_sizes 32  # every family and recipe
-      python experiments/bench_jit.py --models tutorial,cgan,vae,judge,transformer,lstm \
+      python experiments/bench_jit.py --models tutorial,cgan,vae,judge,transformer,lstm,bilstm \
           [--batch_sizes 32,256] [--dtypes float32,bfloat16] [--seconds 5] [--json runs/b.json]
 
 Each record compiles once, then times about --seconds of steps (3 dispatches, median), on the
@@ -24,16 +24,21 @@ except ImportError:  # a checkout run as `python experiments/bench_jit.py` from 
 
 from absl import app, flags
 
-from genjax.configs import classifier, gan_mnist, text_lm, vae_mnist
+from genjax.configs import classifier, gan_mnist, text_classify, text_lm, vae_mnist
 
 PROG = "bench_jit.py"
-# model name -> (family module, config); GAN models take --batch_sizes and --d_update.
+# GAN models take --batch_sizes and --d_update. Others: name -> (a Family, timed by the core's
+# benchmark_family, or a benchmark function of the same arguments; its config; what a step's
+# batch holds).
 GAN_MODELS = {"tutorial": "mlp", **{r: r for r in gan_mnist.RECIPES if r != "mlp"}}
 OTHER_MODELS = {
     "vae": ("genjax.vae.family:VAEFamily", lambda: vae_mnist.get_config(), "image"),
     "judge": ("genjax.judge.train:JudgeFamily", lambda: classifier.get_config("mnist"), "image"),
     "transformer": ("genjax.text.lm:LMFamily", lambda: text_lm.get_config(), "token"),
     "lstm": ("genjax.text.lm:LMFamily", lambda: text_lm.get_config("lstm"), "token"),
+    # One program per sentence-length bucket: timed bucket by bucket, weighted by its steps.
+    "bilstm": ("genjax.text.classify_bench:benchmark_classifier",
+               lambda: text_classify.get_config(), "sentence"),
 }
 ALL = [*GAN_MODELS, *OTHER_MODELS]
 
@@ -116,8 +121,11 @@ def _records(bench):
         config.compute_dtype = dtype
       elif dtype != "float32":
         continue  # a float32-only model
-      record = bench.benchmark_family(getattr(importlib.import_module(module), cls), config,
-                                      FLAGS.seconds, limits=_limits(bench))
+      target = getattr(importlib.import_module(module), cls)
+      if isinstance(target, type):  # a Family
+        record = bench.benchmark_family(target, config, FLAGS.seconds, limits=_limits(bench))
+      else:
+        record = target(config, FLAGS.seconds, limits=_limits(bench))
       batch = config.batch_size
       per_step = batch * config.context if item == "token" else batch
       yield {"model": name, "batch_size": batch, "compute_dtype": dtype, "item": item,

@@ -1,6 +1,5 @@
 """Timing a jitted chunk fairly, and the device's own limits measured in the same run."""
 
-import re
 import statistics
 import time
 
@@ -8,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.core import sharding
+from genjax.core.hlo import hlo_cost
 
 MAX_CHUNK = 1 << 15  # cap on steps per dispatch when the count is picked from a time budget
 PROBE_S = 0.05  # a probe dispatch at least this long gives a usable per-step estimate
@@ -93,72 +93,27 @@ def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
 
 
 def compiled_cost(compiled) -> dict:
-  """FLOPs and bytes accessed of a compiled program (XLA's cost analysis; a while loop's body
-  counted once, so a chunk's figures are one step's), and the kernels it launches per step."""
+  """FLOPs and bytes accessed of one step of a compiled chunk, and the kernels it launches.
+
+  XLA's cost analysis counts a while loop's body once. That is right for the chunk's own loop
+  over steps (its trip count is unknown: the figures are one step's), but a loop of known trip
+  count inside a step (an RNN's scan over time steps, a random-bits loop) runs that many
+  times: its extra trips are added from the compiled program (their dots' FLOPs and their
+  kernels' operand and result bytes), so an LSTM's cost is its time steps', not one's.
+  """
   analysis = compiled.cost_analysis()
   if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
     analysis = analysis[0] if analysis else None
   analysis = analysis or {}
   positive = lambda v: float(v) if v is not None and v > 0 else None  # noqa: E731
-  return {"flops": positive(analysis.get("flops")),
-          "bytes": positive(analysis.get("bytes accessed")),
-          "kernels": kernel_count(compiled.as_text())}
-
-
-# HLO instructions that launch no kernel of their own.
-FREE_OPCODES = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast", "while",
-                "conditional", "call", "after-all", "partition-id", "replica-id"}
-
-
-_OPCODE = re.compile(r"=\s.*?\s([a-z][a-z0-9-]*)\(")
-_CALLED = re.compile(r"(body|condition|to_apply|branch_computations)=\{?([^,}]+(?:, *%[^,}]+)*)")
-_TRIP_COUNT = re.compile(r'"known_trip_count":\{"n":"(\d+)"')
-
-
-def _computations(hlo_text: str) -> tuple[dict, str | None]:
-  """{computation name: its instruction lines} and the entry computation's name."""
-  bodies, name, entry = {}, None, None
-  for line in hlo_text.splitlines():
-    stripped = line.strip()
-    if stripped.endswith("{") and "->" in stripped:  # a computation's header
-      words = stripped.split()
-      name = (words[1] if words[0] == "ENTRY" else words[0]).lstrip("%")
-      entry = name if words[0] == "ENTRY" else entry
-      bodies[name] = []
-    elif stripped == "}":
-      name = None
-    elif name is not None:
-      bodies[name].append(stripped)
-  return bodies, entry
-
-
-def kernel_count(hlo_text: str) -> int:
-  """Kernels one step launches (a thunk on CPU, a launch on GPU): the entry computation's
-  non-free instructions (not parameters, tuples, bitcasts...), a fusion counting once. A loop
-  of known trip count (e.g. a random-bits loop) counts its body that many times; a loop of
-  unknown trip count (a chunk's loop over steps) counts its body once: one step."""
-  bodies, entry = _computations(hlo_text)
-
-  def count(name: str, seen: frozenset) -> int:
-    total = 0
-    for line in bodies.get(name, ()):
-      match = _OPCODE.search(line)
-      if match is None:
-        continue
-      opcode, called = match.group(1), dict(_CALLED.findall(line))
-      callees = [c.strip().lstrip("%") for part in called.values() for c in part.split(",")]
-      callees = [c for c in callees if c in bodies and c not in seen]
-      if opcode == "while":
-        trips = _TRIP_COUNT.search(line)
-        inner = sum(count(c, seen | {c}) for c in callees)
-        total += inner * (int(trips.group(1)) if trips else 1)
-      elif opcode in ("call", "conditional"):
-        total += max((count(c, seen | {c}) for c in callees), default=0)
-      else:
-        total += opcode not in FREE_OPCODES
-    return total
-
-  return count(entry, frozenset({entry})) if entry else 0
+  flops, bytes_accessed = positive(analysis.get("flops")), positive(analysis.get("bytes accessed"))
+  hlo_text = compiled.as_text()
+  once, every_trip = hlo_cost(hlo_text, trips=False), hlo_cost(hlo_text, trips=True)
+  if flops is not None:
+    flops += every_trip["flops"] - once["flops"]
+  if bytes_accessed is not None:
+    bytes_accessed += every_trip["bytes"] - once["bytes"]
+  return {"flops": flops, "bytes": bytes_accessed, "kernels": every_trip["kernels"]}
 
 
 def roofline(flops, bytes_accessed, matmul_flops_per_s: float, bytes_per_s: float,

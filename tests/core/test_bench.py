@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from genjax.core import bench
+from genjax.core import bench, hlo
 from tests.core.toy import ToyFamily, get_config
 
 
@@ -24,6 +24,33 @@ def test_kernels_are_counted_in_the_step_not_the_program():
   assert three["bytes"] > one["bytes"] > 0
   plain = jax.jit(lambda x: jnp.tanh(x @ x) + 1.0).lower(jnp.ones((32, 32))).compile()
   assert bench.compiled_cost(plain)["kernels"] == 2  # no loop: the entry computation
+
+
+def rnn_gradient_program(time_steps: int, unroll):
+  """The gradient of a scanned RNN: XLA's cost analysis sees its loop body once."""
+  def loss(h, xs_TxBxH, w):
+    def cell(h, x):
+      h = jnp.tanh(h @ w + x)
+      return h, 2.0 * h
+    h, ys = jax.lax.scan(cell, h, xs_TxBxH, unroll=unroll)
+    return jnp.sum(ys) + jnp.sum(h)
+  grad = jax.jit(jax.grad(loss, argnums=(0, 2)))
+  return grad.lower(jnp.ones((32, 128)), jnp.ones((time_steps, 32, 128)),
+                    jnp.ones((128, 128))).compile()
+
+
+def test_a_scan_costs_every_time_step_as_the_unrolled_program_does():
+  rolled = bench.compiled_cost(rnn_gradient_program(16, 1))
+  unrolled = rnn_gradient_program(16, True)
+  assert rolled["flops"] == pytest.approx(unrolled.cost_analysis()["flops"], rel=0.02)
+  assert rolled["flops"] > 10 * rnn_gradient_program(16, 1).cost_analysis()["flops"]
+  # The byte count read from the program is XLA's, kernel by kernel, on either program.
+  for program in (rnn_gradient_program(16, 1), unrolled):
+    assert hlo.hlo_cost(program.as_text(), trips=False)["bytes"] == pytest.approx(
+        program.cost_analysis()["bytes accessed"], rel=0.001)
+  longer = bench.compiled_cost(rnn_gradient_program(64, 1))
+  assert longer["flops"] == pytest.approx(4 * rolled["flops"], rel=0.05)
+  assert 3 * rolled["bytes"] < longer["bytes"] < 5 * rolled["bytes"]
 
 
 def test_the_roofline_names_the_bound():

@@ -155,3 +155,25 @@ def test_adversarial_training_adds_the_loss_at_the_worst_nearby_word_vectors():
                                          state.opt_state, state.params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7),
                new_state.opt_state, expected)
+
+
+@pytest.mark.slow
+def test_the_benchmark_weights_each_buckets_program_by_its_steps(data_root):
+  from genjax.text.classify_bench import benchmark_classifier
+  config = get_config("tiny")
+  config.data_dir = data_root
+  limits = {"matmul_flops_per_s": 1e11, "bytes_per_s": 1e10}
+  record = benchmark_classifier(config, seconds=0.2, repeats=2, limits=limits)
+  short, long = record["buckets"]  # tiny: sentences of up to 16 tokens, then up to 64
+  assert (short["width"], long["width"]) == (16, 64)
+  assert short["share"] + long["share"] == pytest.approx(1.0) and short["share"] > long["share"]
+  # The LSTM runs once per token (a scan XLA's cost analysis sees once): four times the
+  # tokens, over twice the kernels and about four times the FLOPs.
+  assert long["kernels"] > 2 * short["kernels"]
+  assert 3 < long["flops"] / short["flops"] < 5, (long["flops"], short["flops"])
+  assert record["flops"] == pytest.approx(short["share"] * short["flops"]
+                                          + long["share"] * long["flops"])
+  assert 1 / record["steps_per_s"] == pytest.approx(short["share"] / short["steps_per_s"]
+                                                    + long["share"] / long["steps_per_s"])
+  assert record["bound"] in ("compute", "memory", "cache", "overhead")
+
