@@ -52,6 +52,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # to it; the last must hold the longest training sentence.
   c.buckets = (8, 16, 32, 64)
   c.batch_size = 128
+  c.segment_batches = 0  # 0: an epoch runs bucket after bucket; N: N-batch pieces, shuffled
   c.num_epochs = 6  # the learning-rate schedule spans them
   c.num_steps = 0  # 0: num_epochs' worth; >0 stops there (the schedule is num_epochs')
   c.learning_rate = 2e-3  # peak, after a linear warmup; then a cosine to final_lr_fraction

@@ -42,7 +42,7 @@ HOST_KEYS = ("model", "dataset", "data_dir", "seed", "num_steps", "vocab_sha256"
 RESUMABLE = config_lib.LOOP_RESUMABLE | {"eval_interval", "eval_batch_size", "vocab_size",
                                          "vocab_sha256"}
 # Keys newer than some saved runs, at the value those runs trained with.
-ADDED_KEYS = {"adversarial_eps": 0.0}
+ADDED_KEYS = {"adversarial_eps": 0.0, "segment_batches": 0}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -236,7 +236,7 @@ def validate(config) -> None:
   c.check_choice(config, "pooling", POOLINGS)
   c.check_ints(config, ("embed_dim", "hidden_dim", "batch_size", "num_epochs", "min_count",
                         "eval_batch_size"))
-  c.check_ints(config, ("head_dim", "train_limit", "eval_interval"), low=0)
+  c.check_ints(config, ("head_dim", "train_limit", "eval_interval", "segment_batches"), low=0)
   c.check_widths(config, ("buckets",))
   if list(config.buckets) != sorted(set(config.buckets)):
     raise field_error("config.buckets", f"must be increasing lengths, got {config.buckets!r}")
@@ -288,8 +288,10 @@ class ClassifierFamily(loop.Family):
     self.vocab = words.build_vocab(sentences, c.min_count)
     index = words.lookup(self.vocab)
     buckets = make_buckets([words.encode(s, index) for s in sentences], labels_N, c.buckets)
-    # Batches per bucket; an epoch is all of them, bucket after bucket.
+    # Batches per bucket; an epoch is all of them, bucket after bucket (offsets: where each
+    # bucket's run begins), or in shuffled segments of one bucket (segments_of_epoch).
     self.offsets = np.cumsum([0] + [-(-b.labels_N.size // c.batch_size) for b in buckets])
+    self._segments = {}
     # The run's config (and so its checkpoints) records what the data gave.
     c.vocab_size, c.vocab_sha256 = len(self.vocab), words.vocab_sha256(self.vocab)
     c.steps_per_epoch = int(self.offsets[-1])
@@ -303,18 +305,37 @@ class ClassifierFamily(loop.Family):
   def init_state(self):
     return init_state(self.setup, self.init_key)
 
-  def bucket_at(self, step: int) -> int:
-    return int(np.searchsorted(self.offsets, step % self.offsets[-1], side="right")) - 1
+  def segments_of_epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, buckets, first batches) of an epoch's segments, each a run of batches of one
+    bucket, and the end of the last: bucket after bucket (config.segment_batches=0), or in
+    pieces of segment_batches batches in an order drawn from (seed, epoch)."""
+    if epoch not in self._segments:
+      size, sizes_B = self.config.segment_batches, np.diff(self.offsets)
+      pieces = [(b, first, min(size or n, n - first)) for b, n in enumerate(sizes_B)
+                for first in range(0, n, size or n)]
+      if size:
+        order = np.random.default_rng([self.config.seed, epoch]).permutation(len(pieces))
+        pieces = [pieces[i] for i in order]
+      buckets, firsts, lengths = (np.array(column) for column in zip(*pieces))
+      self._segments = {epoch: (np.cumsum([0, *lengths]), buckets, firsts)}  # the newest only
+    return self._segments[epoch]
+
+  def segment_at(self, step: int) -> tuple[int, int, int]:
+    """(bucket, its first batch's step minus its first batch, steps left in it) at `step`."""
+    epoch, within = divmod(step, int(self.offsets[-1]))
+    starts, buckets, firsts = self.segments_of_epoch(epoch)
+    j = int(np.searchsorted(starts, within, side="right")) - 1
+    return int(buckets[j]), int(starts[j] - firsts[j]), int(starts[j + 1] - within)
 
   def chunk_limit(self, step):
-    return int(self.offsets[self.bucket_at(step) + 1] - step % self.offsets[-1])
+    return self.segment_at(step)[2]
 
   def chunk(self, state, data_dev, num_steps):
     # The step is on the host already (the loop waited for the last chunk); one local copy.
-    b = self.bucket_at(int(state.step.addressable_data(0)))
+    b, offset, _ = self.segment_at(int(state.step.addressable_data(0)))
     fn = compiled_chunk(self.setup, self.config.batch_size, self.config.steps_per_dispatch)
-    return fn(state, data_dev[b], int(self.offsets[-1]), int(self.offsets[b]), b,
-              self.perm_key, self.step_key, num_steps)
+    return fn(state, data_dev[b], int(self.offsets[-1]), offset, b, self.perm_key,
+              self.step_key, num_steps)
 
   def event_intervals(self):
     return (self.config.eval_interval,)

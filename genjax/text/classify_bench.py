@@ -54,6 +54,7 @@ def benchmark_classifier(config, seconds: float = 5.0, repeats: int = 3,
   """Steps/s of the classifier's training on SST-2 (the mean over an epoch's buckets), XLA's
   cost of the mean step and, given the device's limits, its roofline. Nothing is written."""
   config = ClassifierFamily.validate(config)
+  config.segment_batches = 0  # bucket after bucket: the step says which bucket runs
   mesh = sharding.make_mesh(config.num_devices)
   family = ClassifierFamily(config, mesh)
   data_dev = family.device_data(family.load_data())  # fills in the epoch's steps

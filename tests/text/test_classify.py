@@ -1,5 +1,6 @@
 """The sentence classifier: tokenization, masks, length buckets, a tiny run, resume, predict."""
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +12,7 @@ import optax
 import pytest
 
 from genjax.configs.text_classify import get_config
+from genjax.core import sharding
 from genjax.core.errors import CheckpointError, ConfigError, DataError
 from genjax.text import classify, words
 from genjax.text.classifier_models import build_classifier
@@ -50,10 +52,40 @@ def test_buckets_hold_each_sentence_once_padded_to_their_length():
   assert all((b.tokens_NxT != 0).sum(1).tolist() == b.lengths_N.tolist() for b in buckets)
 
 
+def batches_of_epoch(family, epoch: int) -> list[tuple[int, int]]:
+  """(bucket, batch within it) of every step of an epoch, as the chunks index them."""
+  steps = int(family.offsets[-1])
+  order, step = [], epoch * steps
+  while step < (epoch + 1) * steps:
+    bucket, offset, left = family.segment_at(step)
+    order += [(bucket, s % steps - offset) for s in range(step, step + left)]
+    step += left
+  return order
+
+
+@pytest.mark.parametrize("segment_batches", [0, 5])
+def test_an_epoch_runs_every_batch_of_every_bucket_once(segment_batches, data_root):
+  config = get_config("tiny")
+  config.update(data_dir=data_root, segment_batches=segment_batches)
+  family = classify.ClassifierFamily(classify.ClassifierFamily.validate(config),
+                                     sharding.make_mesh(1))
+  family.load_data()
+  every_batch = sorted((b, k) for b, n in enumerate(np.diff(family.offsets)) for k in range(n))
+  first, second = batches_of_epoch(family, 0), batches_of_epoch(family, 1)
+  assert sorted(first) == sorted(second) == every_batch
+  if segment_batches:  # shuffled pieces of at most 5 batches, in another order each epoch
+    assert first != every_batch and first != second
+    runs = [len(list(g)) for _, g in itertools.groupby(b for b, _ in first)]
+    assert max(runs) >= 5 and first[:5] == [(first[0][0], first[0][1] + i) for i in range(5)]
+  else:
+    assert first == second == every_batch  # bucket after bucket
+
+
 @pytest.mark.parametrize("key, value, needle", [
     ("encoder", "cnn", "config.encoder"), ("buckets", (16, 8), "config.buckets"),
     ("embed_dropout", 1.5, "config.embed_dropout"), ("batch_size", 0, "config.batch_size"),
-    ("adversarial_eps", -1.0, "config.adversarial_eps")])
+    ("adversarial_eps", -1.0, "config.adversarial_eps"),
+    ("segment_batches", -1, "config.segment_batches")])
 def test_bad_config_names_the_field(key, value, needle, tmp_path):
   config = get_config("tiny")
   config[key] = value
