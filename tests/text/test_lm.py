@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax.configs.text_lm import get_config
+from genjax.configs.text_lm import VARIANTS, get_config
 from genjax.core import loop
 from genjax.core.errors import CheckpointError, ConfigError, DataError
 from genjax.data import shakespeare
@@ -119,6 +119,12 @@ def test_bad_config_names_the_field(key, value, needle):
   config[key] = value
   with pytest.raises(ConfigError, match=needle):
     lm.validate(config)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_named_variant_passes_the_config_checks(variant):
+  lm.validate(get_config(variant))
+  lm.validate(get_config(f"{variant},tiny"))
 
 
 def test_corpus_problems_are_one_line_and_write_nothing(tmp_path):
