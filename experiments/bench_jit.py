@@ -6,11 +6,13 @@ Run:  python experiments/bench_jit.py                                # the tutor
           [--batch_sizes 32,256] [--dtypes float32,bfloat16] [--seconds 5] [--json runs/b.json]
 
 Each record compiles once, then times about --seconds of steps (3 dispatches, median), on the
-real data (GENJAX_DATA_DIR). Right after it, the device's dense float32 matmul FLOP/s and its
-memory bandwidth (a STREAM-like triad) are measured, and the step is placed on the roofline:
-XLA's FLOPs and bytes of one step, the kernels it launches, the roofline time
-max(FLOPs / matmul FLOP/s, bytes / bandwidth), the measured time, their ratio, and the bound
-that binds (compute, memory, or neither: per-kernel overhead). Figures: docs/results.md.
+real data (GENJAX_DATA_DIR). Right after it, the device's dense float32 matmul FLOP/s (and,
+for a bfloat16 record, the bfloat16 matmul's, products summed in float32) and its memory
+bandwidth (a STREAM-like triad) are measured, and the step is placed on the roofline: XLA's
+FLOPs and bytes of one step, the kernels it launches, the roofline time
+max(FLOPs / matmul FLOP/s, bytes / bandwidth), the measured time, their ratio, the bound that
+binds (compute, memory, or neither: per-kernel overhead), and the step's FLOP/s over the
+matmul's ("of mm"). Figures: docs/results.md.
 """
 
 import json
@@ -87,11 +89,16 @@ def _parse_flags(argv):
     sys.exit(2)
 
 
-def _limits(bench) -> dict:
+def _limits(bench, dtype: str) -> dict:
   """The device's limits, measured now: on a shared host the speed available drifts, so each
-  record is compared with figures taken beside it."""
-  return {"matmul_flops_per_s": bench.matmul_flops_per_s(FLAGS.matmul_n),
-          "bytes_per_s": bench.memory_bandwidth(FLAGS.bandwidth_mb)}
+  record is compared with figures taken beside it. A bfloat16 record gets bfloat16's matmul
+  too (about 2x float32's on CPUs with AVX512_BF16), and its roofline is held against it."""
+  limits = {"matmul_flops_per_s": bench.matmul_flops_per_s(FLAGS.matmul_n),
+            "bytes_per_s": bench.memory_bandwidth(FLAGS.bandwidth_mb)}
+  if dtype == "bfloat16":
+    limits["matmul_bf16_flops_per_s"] = bench.matmul_flops_per_s(FLAGS.matmul_n,
+                                                                 dtype="bfloat16")
+  return limits
 
 
 def _records(bench):
@@ -110,7 +117,7 @@ def _records(bench):
         for batch in FLAGS.batch_sizes:
           record = benchmark_gan(config, int(batch), seconds=FLAGS.seconds,
                                  num_devices=FLAGS.num_devices, compute_dtype=dtype,
-                                 limits=_limits(bench))
+                                 limits=_limits(bench, dtype))
           yield {"model": name, **record}
         continue
       path, make_config, item = OTHER_MODELS[name]
@@ -123,9 +130,10 @@ def _records(bench):
         continue  # a float32-only model
       target = getattr(importlib.import_module(module), cls)
       if isinstance(target, type):  # a Family
-        record = bench.benchmark_family(target, config, FLAGS.seconds, limits=_limits(bench))
+        record = bench.benchmark_family(target, config, FLAGS.seconds,
+                                        limits=_limits(bench, dtype))
       else:
-        record = target(config, FLAGS.seconds, limits=_limits(bench))
+        record = target(config, FLAGS.seconds, limits=_limits(bench, dtype))
       batch = config.batch_size
       per_step = batch * config.context if item == "token" else batch
       yield {"model": name, "batch_size": batch, "compute_dtype": dtype, "item": item,
@@ -138,16 +146,27 @@ def _num(value, scale: float, width: int, digits: int) -> str:
   return f"{'-':>{width}}" if value is None else f"{value / scale:>{width}.{digits}f}"
 
 
+def _peak(record) -> float:
+  """The matmul FLOP/s of the record's own dtype (bench.peak_flops_per_s, without jax)."""
+  return record.get("matmul_bf16_flops_per_s") or record["matmul_flops_per_s"]
+
+
+def _of_matmul(record) -> float | None:
+  return None if record["flops"] is None else record["flops"] * record["iters_per_s"] / _peak(
+      record)
+
+
 def table(records) -> str:
   header = (f"{'model':>11} {'dtype':>8} {'dev':>3} {'batch':>5} {'it/s':>8} {'items/s':>10} "
             f"{'compile s':>9} {'GFLOP/it':>8} {'MB/it':>7} {'kernels':>7} {'roof ms':>7} "
-            f"{'meas ms':>7} {'x roof':>6} {'bound':>8} {'GFLOP/s mm':>10} {'GB/s':>6}")
+            f"{'meas ms':>7} {'x roof':>6} {'bound':>8} {'GFLOP/s mm':>10} {'of mm':>5} "
+            f"{'GB/s':>6}")
   rows = [f"{r['model']:>11} {r['compute_dtype']:>8} {r['mesh_devices']:>3} {r['batch_size']:>5} "
           f"{r['iters_per_s']:>8.1f} {r['items_per_s']:>10.0f} {r['compile_s']:>9.1f} "
           f"{_num(r['flops'], 1e9, 8, 3)} {_num(r['bytes'], 1e6, 7, 1)} {r['kernels']:>7} "
           f"{r['roofline_s'] * 1e3:>7.3f} {1e3 / r['iters_per_s']:>7.3f} "
           f"{_num(r['measured_over_roofline'], 1, 6, 2)} {r['bound']:>8} "
-          f"{r['matmul_flops_per_s'] / 1e9:>10.1f} {r['bytes_per_s'] / 1e9:>6.1f}"
+          f"{_peak(r) / 1e9:>10.1f} {_num(_of_matmul(r), 1, 5, 2)} {r['bytes_per_s'] / 1e9:>6.1f}"
           for r in records]
   return "\n".join([header, *rows])
 

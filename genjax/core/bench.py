@@ -1,5 +1,6 @@
 """Timing a jitted chunk fairly, and the device's own limits measured in the same run."""
 
+import functools
 import statistics
 import time
 
@@ -20,12 +21,13 @@ def timed(fn, *args) -> float:
   return time.perf_counter() - t0
 
 
-def matmul_flops_per_s(n: int = 2048, repeats: int = 5) -> float:
-  """Best-of-`repeats` FLOP/s of a dense float32 n x n @ n x n matmul."""
+def matmul_flops_per_s(n: int = 2048, repeats: int = 5, dtype: str = "float32") -> float:
+  """Best-of-`repeats` FLOP/s of a dense n x n @ n x n matmul: float32, or bfloat16 operands
+  with their products summed in float32 (as the models' mixed precision runs them)."""
   ka, kb = jax.random.split(jax.random.key(0))
-  a = jax.random.normal(ka, (n, n), jnp.float32)
-  b = jax.random.normal(kb, (n, n), jnp.float32)
-  matmul = jax.jit(jnp.matmul)
+  a = jax.random.normal(ka, (n, n), jnp.float32).astype(dtype)
+  b = jax.random.normal(kb, (n, n), jnp.float32).astype(dtype)
+  matmul = jax.jit(functools.partial(jnp.matmul, preferred_element_type=jnp.float32))
   timed(matmul, a, b)  # compile and warm up
   single = timed(matmul, a, b)
   # On a GPU one matmul can be shorter than the dispatch overhead, so queue several
@@ -116,6 +118,12 @@ def compiled_cost(compiled) -> dict:
   return {"flops": flops, "bytes": bytes_accessed, "kernels": every_trip["kernels"]}
 
 
+def peak_flops_per_s(limits: dict) -> float:
+  """The matmul a step's FLOPs are held against: bfloat16's where it was measured (the record
+  computes in bfloat16), else float32's."""
+  return limits.get("matmul_bf16_flops_per_s") or limits["matmul_flops_per_s"]
+
+
 def roofline(flops, bytes_accessed, matmul_flops_per_s: float, bytes_per_s: float,
              seconds: float) -> dict:
   """The roofline time max(flops / matmul FLOP/s, bytes / bandwidth), the measured time over
@@ -168,6 +176,6 @@ def benchmark_family(family_cls, config, seconds: float = 5.0, repeats: int = 3,
             "mesh_devices": mesh.devices.size, **device_info()}
   if limits:
     record.update(limits)
-    record.update(roofline(record["flops"], record["bytes"], limits["matmul_flops_per_s"],
+    record.update(roofline(record["flops"], record["bytes"], peak_flops_per_s(limits),
                            limits["bytes_per_s"], 1.0 / steps_per_s))
   return record

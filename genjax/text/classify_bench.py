@@ -83,6 +83,6 @@ def benchmark_classifier(config, seconds: float = 5.0, repeats: int = 3,
   if limits:
     record.update(limits)
     record.update(bench.roofline(record["flops"], record["bytes"],
-                                 limits["matmul_flops_per_s"], limits["bytes_per_s"], step_s))
+                                 bench.peak_flops_per_s(limits), limits["bytes_per_s"], step_s))
   return record
 

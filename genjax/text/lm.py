@@ -17,6 +17,7 @@ import optax
 from genjax.core import config as config_lib, loop, plotting, runner, schedules, sharding
 from genjax.core.config import Static, recipe_of
 from genjax.core.errors import CheckpointError, DataError, field_error
+from genjax.nn.precision import resolve_compute_dtype
 from genjax.text import chars, corpora
 from genjax.text.generate import generate_ids
 from genjax.text.lm_models import build_lm
@@ -223,7 +224,7 @@ def validate(config) -> None:
   c.check_loop_keys(config)
   c.check_choice(config, "model", MODELS)
   c.check_choice(config, "dataset", corpora.DATASETS)
-  c.check_choice(config, "compute_dtype", ("float32", "bfloat16"))
+  c.check_choice(config, "compute_dtype", ("auto", "float32", "bfloat16"))
   c.check_choice(config, "window_starts", ("any", "lines"))
   c.check_ints(config, ("batch_size", "context", "width", "num_layers", "num_heads",
                         "sample_chars", "sample_interval"))
@@ -349,7 +350,8 @@ class LMFamily(loop.Family):
               "tokens_seen": self.config.num_steps * self.config.batch_size
               * self.config.context,
               "train_seconds": rows[-1]["wall_s"] if rows else 0.0,
-              "step": self.config.num_steps, "model": self.config.model}
+              "step": self.config.num_steps, "model": self.config.model,
+              "compute_dtype": resolve_compute_dtype(self.config.compute_dtype)}
     if run.writer:
       (run.workdir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
       if rows:

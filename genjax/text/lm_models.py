@@ -13,16 +13,22 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.nn.precision import dense_dot_general, resolve_compute_dtype
+
 NEG_INF = -1e9  # masked attention logits (finite: no NaN when a row is fully masked)
 
 
 def causal_attention(q_BxTxHxK, k_BxLxHxK, v_BxLxHxK, allowed_TxL) -> jnp.ndarray:
-  """softmax(q kᵀ / sqrt(K)) v over the allowed (query, key) pairs: B x T x H x K."""
+  """softmax(q kᵀ / sqrt(K)) v over the allowed (query, key) pairs: B x T x H x K, computed
+  in float32 (a tenth of the step's FLOPs; the logits keep their precision)."""
+  dtype = q_BxTxHxK.dtype
+  q_BxTxHxK, k_BxLxHxK, v_BxLxHxK = (a.astype(jnp.float32) for a in (q_BxTxHxK, k_BxLxHxK,
+                                                                     v_BxLxHxK))
   scale = 1.0 / math.sqrt(q_BxTxHxK.shape[-1])
   logits_BxHxTxL = jnp.einsum("bthk,blhk->bhtl", q_BxTxHxK, k_BxLxHxK) * scale
   logits_BxHxTxL = jnp.where(allowed_TxL, logits_BxHxTxL, NEG_INF)
-  weights = jax.nn.softmax(logits_BxHxTxL.astype(jnp.float32), axis=-1).astype(q_BxTxHxK.dtype)
-  return jnp.einsum("bhtl,blhk->bthk", weights, v_BxLxHxK)
+  weights = jax.nn.softmax(logits_BxHxTxL, axis=-1)
+  return jnp.einsum("bhtl,blhk->bthk", weights, v_BxLxHxK).astype(dtype)
 
 
 class SelfAttention(nn.Module):
@@ -35,7 +41,9 @@ class SelfAttention(nn.Module):
   def __call__(self, x_BxTxD, cache=None, pos=None):
     b, t, d = x_BxTxD.shape
     heads, head_dim = self.num_heads, d // self.num_heads
-    qkv = nn.Dense(3 * d, use_bias=False, dtype=self.dtype, name="qkv")(x_BxTxD)
+    dot = dense_dot_general(self.dtype)
+    qkv = nn.Dense(3 * d, use_bias=False, dtype=self.dtype, dot_general=dot,
+                   name="qkv")(x_BxTxD)
     q, k, v = jnp.split(qkv.reshape(b, t, 3 * heads, head_dim), 3, axis=2)
     if cache is None:  # a whole window: position i sees 0..i
       allowed = jnp.tril(jnp.ones((t, t), bool))
@@ -47,7 +55,9 @@ class SelfAttention(nn.Module):
                                                  (0, pos, 0, 0))}
       allowed = (jnp.arange(cache["k"].shape[1]) <= pos)[None, :]
       out = causal_attention(q, cache["k"], cache["v"], allowed)
-    return nn.Dense(d, use_bias=False, dtype=self.dtype, name="out")(out.reshape(b, t, d)), cache
+    out = nn.Dense(d, use_bias=False, dtype=self.dtype, dot_general=dot,
+                   name="out")(out.reshape(b, t, d))
+    return out, cache
 
 
 class Block(nn.Module):
@@ -65,8 +75,10 @@ class Block(nn.Module):
         nn.LayerNorm(dtype=self.dtype, name="ln_1")(x_BxTxD), cache, pos)
     x_BxTxD = x_BxTxD + drop(h)
     h = nn.LayerNorm(dtype=self.dtype, name="ln_2")(x_BxTxD)
-    h = nn.gelu(nn.Dense(self.mlp_ratio * x_BxTxD.shape[-1], dtype=self.dtype, name="mlp_in")(h))
-    h = nn.Dense(x_BxTxD.shape[-1], dtype=self.dtype, name="mlp_out")(h)
+    dot = dense_dot_general(self.dtype)
+    h = nn.gelu(nn.Dense(self.mlp_ratio * x_BxTxD.shape[-1], dtype=self.dtype, dot_general=dot,
+                         name="mlp_in")(h))
+    h = nn.Dense(x_BxTxD.shape[-1], dtype=self.dtype, dot_general=dot, name="mlp_out")(h)
     return x_BxTxD + drop(h), cache
 
 
@@ -89,7 +101,7 @@ class TransformerLM(nn.Module):
                                 (self.context, self.width))
     self.blocks = [Block(self.num_heads, dropout=self.dropout, dtype=self.dtype)
                    for _ in range(self.num_layers)]
-    self.ln_f = nn.LayerNorm(dtype=self.dtype)
+    self.ln_f = nn.LayerNorm()  # float32: the logits keep their precision
     self.drop = nn.Dropout(self.dropout)
 
   def logits(self, h_BxTxD) -> jnp.ndarray:
@@ -99,7 +111,7 @@ class TransformerLM(nn.Module):
     """Next-token logits at every position of windows of at most `context` tokens."""
     t = tokens_BxT.shape[1]
     h = self.embed(tokens_BxT) + self.positions[:t]
-    h = self.drop(h.astype(self.dtype), deterministic=not train)
+    h = self.drop(h, deterministic=not train)  # the residual stream stays float32
     for block in self.blocks:
       h, _ = block(h, train)
     return self.logits(h)
@@ -113,7 +125,6 @@ class TransformerLM(nn.Module):
   def decode(self, token_B, pos, caches):
     """(logits_BxV of the token after `token_B` at position `pos`, the updated caches)."""
     h = self.embed(token_B[:, None]) + jax.lax.dynamic_slice_in_dim(self.positions, pos, 1)[None]
-    h = h.astype(self.dtype)
     new_caches = []
     for block, cache in zip(self.blocks, caches):
       h, cache = block(h, False, cache, pos)
@@ -168,6 +179,7 @@ def build_lm(config, vocab_size: int) -> nn.Module:
   if config.model == "lstm":
     return LSTMLM(vocab_size=vocab_size, width=config.width, num_layers=config.num_layers,
                   embed_dim=config.embed_dim, dropout=config.dropout, context=config.context)
+  dtype = jnp.dtype(resolve_compute_dtype(config.compute_dtype))
   return TransformerLM(vocab_size=vocab_size, context=config.context, width=config.width,
                        num_layers=config.num_layers, num_heads=config.num_heads,
-                       dropout=config.dropout, dtype=jnp.dtype(config.compute_dtype))
+                       dropout=config.dropout, dtype=dtype)

@@ -68,6 +68,13 @@ def test_the_roofline_names_the_bound():
 def test_the_device_limits_are_positive_and_plausible():
   assert 1e8 < bench.memory_bandwidth(16, repeats=2) < 1e13
   assert 1e8 < bench.matmul_flops_per_s(256, repeats=2) < 1e16
+  assert 1e8 < bench.matmul_flops_per_s(256, repeats=2, dtype="bfloat16") < 1e16
+
+
+def test_a_bfloat16_record_is_held_against_the_bfloat16_matmul():
+  limits = {"matmul_flops_per_s": 1e11, "bytes_per_s": 1e10}
+  assert bench.peak_flops_per_s(limits) == 1e11
+  assert bench.peak_flops_per_s({**limits, "matmul_bf16_flops_per_s": 2e11}) == 2e11
 
 
 def test_a_family_chunk_is_timed_and_placed_on_the_roofline():

@@ -71,12 +71,19 @@ def run_script(*args, data_root=None):
 def test_script_writes_json_with_the_roofline(tmp_path, data_root):
   out = tmp_path / "bench.json"
   proc = run_script("--batch_sizes", "8", "--seconds", "0.3", "--matmul_n", "256",
-                    "--bandwidth_mb", "8", "--json", str(out), data_root=data_root)
+                    "--bandwidth_mb", "8", "--dtypes", "float32,bfloat16", "--json", str(out),
+                    data_root=data_root)
   assert proc.returncode == 0, proc.stderr[-2000:]
   records = json.loads(out.read_text())
-  assert [r["model"] for r in records] == ["tutorial"]
-  check_record(records[0], 8)
-  assert "x roof" in proc.stdout and records[0]["bound"] in proc.stdout
+  assert [(r["model"], r["compute_dtype"]) for r in records] == [("tutorial", "float32"),
+                                                                 ("tutorial", "bfloat16")]
+  for record in records:
+    check_record(record, 8)
+  # the bfloat16 record's roofline is held against the bfloat16 matmul, measured beside it
+  assert "matmul_bf16_flops_per_s" not in records[0] and records[1]["matmul_bf16_flops_per_s"] > 0
+  compute_s = records[1]["flops"] / records[1]["matmul_bf16_flops_per_s"]
+  assert records[1]["compute_s"] == pytest.approx(compute_s)
+  assert "x roof" in proc.stdout and "of mm" in proc.stdout and records[0]["bound"] in proc.stdout
 
 
 @pytest.mark.parametrize("args", [["--batch_sizes", "0"], ["--batch_sizes", "32,x"],

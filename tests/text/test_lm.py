@@ -60,6 +60,32 @@ def test_cached_decoding_draws_the_tokens_of_a_full_recompute(variant):
   assert len(np.unique(np.asarray(fast))) > 3  # a random model draws many characters
 
 
+def test_bfloat16_compute_follows_float32_and_keeps_float32_parameters():
+  config = get_config("tiny")
+  config.update(width=64, context=32)
+  model32 = build_lm(config, 11)
+  config.compute_dtype = "bfloat16"
+  model16 = build_lm(config, 11)
+  tokens = jax.random.randint(jax.random.key(2), (4, 33), 0, 11)
+  params = model32.init(jax.random.key(0), tokens[:, :-1])["params"]
+
+  def loss(model, p):
+    logits = model.apply({"params": p}, tokens[:, :-1])
+    assert logits.dtype == jnp.float32
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), tokens[:, 1:, None], -1))
+
+  loss32, grads32 = jax.value_and_grad(lambda p: loss(model32, p))(params)
+  loss16, grads16 = jax.value_and_grad(lambda p: loss(model16, p))(params)
+  assert abs(float(loss16 - loss32)) < 1e-3 * float(loss32)
+  flat32, flat16 = (jnp.concatenate([g.ravel() for g in jax.tree.leaves(t)])
+                    for t in (grads32, grads16))
+  assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads16))
+  cosine = jnp.dot(flat32, flat16) / (jnp.linalg.norm(flat32) * jnp.linalg.norm(flat16))
+  assert float(cosine) > 0.999 and not jnp.array_equal(flat32, flat16)
+  hlo = jax.jit(jax.grad(lambda p: loss(model16, p))).lower(params).as_text()
+  assert "bf16" in hlo  # the matmuls really take bfloat16 operands
+
+
 def test_guidance_of_one_is_the_conditioned_model_and_more_moves_away_from_the_other():
   config = get_config("tiny")
   model = build_lm(config, 11)
