@@ -146,16 +146,6 @@ def _num(value, scale: float, width: int, digits: int) -> str:
   return f"{'-':>{width}}" if value is None else f"{value / scale:>{width}.{digits}f}"
 
 
-def _peak(record) -> float:
-  """The matmul FLOP/s of the record's own dtype (bench.peak_flops_per_s, without jax)."""
-  return record.get("matmul_bf16_flops_per_s") or record["matmul_flops_per_s"]
-
-
-def _of_matmul(record) -> float | None:
-  return None if record["flops"] is None else record["flops"] * record["iters_per_s"] / _peak(
-      record)
-
-
 def table(records) -> str:
   header = (f"{'model':>11} {'dtype':>8} {'dev':>3} {'batch':>5} {'it/s':>8} {'items/s':>10} "
             f"{'compile s':>9} {'GFLOP/it':>8} {'MB/it':>7} {'kernels':>7} {'roof ms':>7} "
@@ -166,7 +156,8 @@ def table(records) -> str:
           f"{_num(r['flops'], 1e9, 8, 3)} {_num(r['bytes'], 1e6, 7, 1)} {r['kernels']:>7} "
           f"{r['roofline_s'] * 1e3:>7.3f} {1e3 / r['iters_per_s']:>7.3f} "
           f"{_num(r['measured_over_roofline'], 1, 6, 2)} {r['bound']:>8} "
-          f"{_peak(r) / 1e9:>10.1f} {_num(_of_matmul(r), 1, 5, 2)} {r['bytes_per_s'] / 1e9:>6.1f}"
+          f"{r['peak_flops_per_s'] / 1e9:>10.1f} {_num(r['of_matmul'], 1, 5, 2)} "
+          f"{r['bytes_per_s'] / 1e9:>6.1f}"
           for r in records]
   return "\n".join([header, *rows])
 

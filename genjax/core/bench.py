@@ -118,12 +118,6 @@ def compiled_cost(compiled) -> dict:
   return {"flops": flops, "bytes": bytes_accessed, "kernels": every_trip["kernels"]}
 
 
-def peak_flops_per_s(limits: dict) -> float:
-  """The matmul a step's FLOPs are held against: bfloat16's where it was measured (the record
-  computes in bfloat16), else float32's."""
-  return limits.get("matmul_bf16_flops_per_s") or limits["matmul_flops_per_s"]
-
-
 def roofline(flops, bytes_accessed, matmul_flops_per_s: float, bytes_per_s: float,
              seconds: float) -> dict:
   """The roofline time max(flops / matmul FLOP/s, bytes / bandwidth), the measured time over
@@ -142,6 +136,18 @@ def roofline(flops, bytes_accessed, matmul_flops_per_s: float, bytes_per_s: floa
     binds = "memory" if ratio >= 1.0 else "cache"
   return {"roofline_s": bound_s, "compute_s": compute_s, "memory_s": memory_s,
           "measured_over_roofline": ratio, "bound": binds}
+
+
+def place_on_roofline(record: dict, limits: dict, seconds: float) -> dict:
+  """`record` (XLA's "flops" and "bytes" of one step, measured `seconds` per step) with the
+  device's limits, its roofline and its FLOP/s over the matmul it is held against: bfloat16's
+  where that was measured (the record computes in bfloat16), else float32's."""
+  peak = limits.get("matmul_bf16_flops_per_s") or limits["matmul_flops_per_s"]
+  flops = record["flops"]
+  record.update(limits, peak_flops_per_s=peak,
+                of_matmul=None if flops is None else flops / seconds / peak)
+  record.update(roofline(flops, record["bytes"], peak, limits["bytes_per_s"], seconds))
+  return record
 
 
 def benchmark_family(family_cls, config, seconds: float = 5.0, repeats: int = 3,
@@ -175,7 +181,5 @@ def benchmark_family(family_cls, config, seconds: float = 5.0, repeats: int = 3,
             "steps_per_s": steps_per_s, "compile_s": compile_s, **compiled_cost(compiled),
             "mesh_devices": mesh.devices.size, **device_info()}
   if limits:
-    record.update(limits)
-    record.update(roofline(record["flops"], record["bytes"], peak_flops_per_s(limits),
-                           limits["bytes_per_s"], 1.0 / steps_per_s))
+    place_on_roofline(record, limits, 1.0 / steps_per_s)
   return record

@@ -81,8 +81,6 @@ def benchmark_classifier(config, seconds: float = 5.0, repeats: int = 3,
             "kernels": round(_weighted([r["kernels"] for r in buckets], shares)),
             "buckets": buckets, "mesh_devices": mesh.devices.size, **bench.device_info()}
   if limits:
-    record.update(limits)
-    record.update(bench.roofline(record["flops"], record["bytes"],
-                                 bench.peak_flops_per_s(limits), limits["bytes_per_s"], step_s))
+    bench.place_on_roofline(record, limits, step_s)
   return record
 

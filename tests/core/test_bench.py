@@ -73,8 +73,12 @@ def test_the_device_limits_are_positive_and_plausible():
 
 def test_a_bfloat16_record_is_held_against_the_bfloat16_matmul():
   limits = {"matmul_flops_per_s": 1e11, "bytes_per_s": 1e10}
-  assert bench.peak_flops_per_s(limits) == 1e11
-  assert bench.peak_flops_per_s({**limits, "matmul_bf16_flops_per_s": 2e11}) == 2e11
+  record = bench.place_on_roofline({"flops": 1e9, "bytes": 1e6}, limits, 0.02)
+  assert record["peak_flops_per_s"] == 1e11 and record["of_matmul"] == pytest.approx(0.5)
+  record = bench.place_on_roofline({"flops": 1e9, "bytes": 1e6},
+                                   {**limits, "matmul_bf16_flops_per_s": 2e11}, 0.02)
+  assert record["peak_flops_per_s"] == 2e11 and record["of_matmul"] == pytest.approx(0.25)
+  assert record["compute_s"] == pytest.approx(1e9 / 2e11)
 
 
 def test_a_family_chunk_is_timed_and_placed_on_the_roofline():
