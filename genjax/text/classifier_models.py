@@ -31,6 +31,13 @@ def masked_mean_max(h_BxTxF, mask_BxT) -> jnp.ndarray:
   return jnp.concatenate([mean_BxF, jnp.where(jnp.isfinite(max_BxF), max_BxF, 0.0)], -1)
 
 
+def subword_mean(embed: nn.Embed, subwords_BxTxG) -> jnp.ndarray:
+  """The mean vector of each word's subwords (ids > 0): B x T x E, zeros for padding."""
+  present_BxTxGx1 = (subwords_BxTxG > 0)[..., None]
+  sum_BxTxE = jnp.where(present_BxTxGx1, embed(subwords_BxTxG), 0.0).sum(2)
+  return sum_BxTxE / jnp.maximum(present_BxTxGx1.sum(2), 1)
+
+
 class AttentionPool(nn.Module):
   """A softmax over positions of a learned score (tanh MLP), the outputs' weighted sum."""
 
@@ -74,11 +81,14 @@ class SentenceClassifier(nn.Module):
   embed_dropout: float = 0.0
   word_dropout: float = 0.0  # training: a word becomes <unk> with this probability
   feature_dropout: float = 0.0
+  subword_buckets: int = 0  # >0: a word's vector adds the mean of its hashed subwords' vectors
   unk_id: int = 1
 
   @nn.compact
-  def __call__(self, tokens_BxT, lengths_B, train: bool = False, embed_delta_BxTxE=None):
-    """embed_delta_BxTxE: added to the word vectors (the adversarial perturbation)."""
+  def __call__(self, tokens_BxT, lengths_B, train: bool = False, embed_delta_BxTxE=None,
+               subwords_BxTxG=None):
+    """embed_delta_BxTxE: added to the word vectors (the adversarial perturbation);
+    subwords_BxTxG: each word's subword ids (words.encode_subwords), 0 padding."""
     mask_BxT = mask_of(lengths_B, tokens_BxT.shape[1])
     if train and self.word_dropout:
       drop_BxT = jax.random.bernoulli(self.make_rng("dropout"), self.word_dropout,
@@ -86,6 +96,12 @@ class SentenceClassifier(nn.Module):
       tokens_BxT = jnp.where(drop_BxT & mask_BxT, self.unk_id, tokens_BxT)
     x_BxTxE = nn.Embed(self.vocab_size, self.embed_dim, name="embed",
                        embedding_init=nn.initializers.normal(0.1))(tokens_BxT)
+    if self.subword_buckets:
+      # Unlike its word vector, a word's subwords survive word dropout and a word outside
+      # the vocabulary: "unfunny" and "overlong" still say something.
+      x_BxTxE = x_BxTxE + subword_mean(
+          nn.Embed(self.subword_buckets, self.embed_dim, name="subword_embed",
+                   embedding_init=nn.initializers.normal(0.1)), subwords_BxTxG)
     if embed_delta_BxTxE is not None:
       x_BxTxE = x_BxTxE + embed_delta_BxTxE
     x_BxTxE = nn.Dropout(self.embed_dropout, deterministic=not train)(x_BxTxE)
@@ -107,4 +123,4 @@ def build_classifier(config, vocab_size: int) -> SentenceClassifier:
       vocab_size=vocab_size, embed_dim=config.embed_dim, hidden_dim=config.hidden_dim,
       encoder=config.encoder, pooling=config.pooling, head_dim=config.head_dim,
       embed_dropout=config.embed_dropout, word_dropout=config.word_dropout,
-      feature_dropout=config.feature_dropout)
+      feature_dropout=config.feature_dropout, subword_buckets=config.subword_buckets)

@@ -14,7 +14,6 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import NamedTuple
 
 import flax
 import jax
@@ -30,6 +29,8 @@ from genjax.core.errors import CheckpointError, DataError, WorkdirError, field_e
 from genjax.data import sst2
 from genjax.text import words
 from genjax.text.classifier_models import ENCODERS, POOLINGS, build_classifier
+from genjax.text.sentences import (Bucket, Encoded, encode_sentences, make_buckets,
+                                    pad_rows, padded_width, rows_of)
 
 NAME = "text_classify"
 METRIC_NAMES = ("loss", "accuracy")
@@ -42,7 +43,8 @@ HOST_KEYS = ("model", "dataset", "data_dir", "seed", "num_steps", "vocab_sha256"
 RESUMABLE = config_lib.LOOP_RESUMABLE | {"eval_interval", "eval_batch_size", "vocab_size",
                                          "vocab_sha256"}
 # Keys newer than some saved runs, at the value those runs trained with.
-ADDED_KEYS = {"adversarial_eps": 0.0, "segment_batches": 0}
+ADDED_KEYS = {"adversarial_eps": 0.0, "segment_batches": 0, "subword_buckets": 0,
+              "subword_width": 32}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -63,14 +65,6 @@ class ClassifierState:
   ema_params: flax.core.FrozenDict  # the parameters' moving average (config.ema_decay)
 
 
-class Bucket(NamedTuple):
-  """Sentences of one length range, padded with <pad> (0) to the range's end."""
-
-  tokens_NxT: np.ndarray
-  lengths_N: np.ndarray
-  labels_N: np.ndarray
-
-
 def decay_mask(params):
   """Weight decay on matrices (embeddings included), not on biases."""
   return jax.tree.map(lambda p: p.ndim >= 2, params)
@@ -89,7 +83,9 @@ def build_setup(config, mesh=None) -> ClassifierSetup:
 
 @functools.partial(jax.jit, static_argnums=0)
 def init_state(setup: ClassifierSetup, key) -> ClassifierState:
-  params = setup.model.init(key, jnp.zeros((1, 1), jnp.int32), jnp.ones((1,), jnp.int32))
+  width = setup.recipe.subword_width if setup.recipe.subword_buckets else 0
+  params = setup.model.init(key, jnp.zeros((1, 1), jnp.int32), jnp.ones((1,), jnp.int32),
+                            subwords_BxTxG=jnp.zeros((1, 1, width), jnp.int32))
   return ClassifierState(step=jnp.zeros((), jnp.int32), params=params["params"],
                          opt_state=setup.tx.init(params["params"]), ema_params=params["params"])
 
@@ -100,15 +96,17 @@ def adversarial_delta(grad_BxTxE, eps: float):
   return jax.lax.stop_gradient(eps * grad_BxTxE / norm_Bx1x1)
 
 
-def train_step(setup: ClassifierSetup, state, tokens_BxT, lengths_B, labels_B, base_key):
-  """One AdamW step; its randomness is fold_in(base_key, step), so a resume replays it."""
+def train_step(setup: ClassifierSetup, state, batch, base_key):
+  """One AdamW step on a batch (a Bucket of B sentences); its randomness is
+  fold_in(base_key, step), so a resume replays it."""
   key = jax.random.fold_in(base_key, state.step)
-  tokens_BxT, lengths_B, labels_B = (sharding.constrain_batch(a, setup.mesh)
-                                     for a in (tokens_BxT, lengths_B, labels_B))
+  tokens_BxT, lengths_B, labels_B, subwords_BxTxG = (sharding.constrain_batch(a, setup.mesh)
+                                                     for a in batch)
 
   def loss_fn(params, delta_BxTxE):
     logits_B = setup.model.apply({"params": params}, tokens_BxT, lengths_B, train=True,
-                                 embed_delta_BxTxE=delta_BxTxE, rngs={"dropout": key})
+                                 embed_delta_BxTxE=delta_BxTxE, subwords_BxTxG=subwords_BxTxG,
+                                 rngs={"dropout": key})
     loss_B = optax.sigmoid_binary_cross_entropy(logits_B, labels_B.astype(jnp.float32))
     return loss_B.mean(), jnp.mean((logits_B > 0) == (labels_B == 1))
 
@@ -137,8 +135,7 @@ def compiled_chunk(setup: ClassifierSetup, batch_size: int, max_steps: int):
   """Steps within one bucket; compiled once per bucket shape (the offsets are traced)."""
 
   def chunk(state, bucket, epoch_steps, offset, bucket_index, perm_key, step_key, num_steps):
-    tokens_NxT, lengths_N, labels_N = bucket
-    n = tokens_NxT.shape[0]
+    n = bucket.tokens_NxT.shape[0]
     num_batches = -(-n // batch_size)
     # The bucket's permutation once per chunk: a chunk never leaves its bucket or epoch.
     epoch = state.step // epoch_steps
@@ -148,65 +145,36 @@ def compiled_chunk(setup: ClassifierSetup, batch_size: int, max_steps: int):
 
     def step_fn(state):
       idx_B = batches_KxB[state.step % epoch_steps - offset]
-      return train_step(setup, state, tokens_NxT[idx_B], lengths_N[idx_B], labels_N[idx_B],
-                        step_key)
+      return train_step(setup, state, Bucket(*(a[idx_B] for a in bucket)), step_key)
 
     return runner.run_steps(step_fn, state, num_steps, max_steps, METRIC_NAMES)
 
   return runner.jit_chunk(chunk, setup.mesh)
 
 
-def padded_width(length: int, boundaries) -> int:
-  """The bucket a sentence of `length` tokens goes to (past the last: its next multiple)."""
-  for bound in boundaries:
-    if length <= bound:
-      return bound
-  return -(-length // boundaries[-1]) * boundaries[-1]
-
-
-def pad_rows(ids_list, width: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
-  """(tokens_RxT, lengths_R): the sentences padded to `width`, then empty rows up to `rows`."""
-  tokens = np.zeros((rows, width), np.int32)
-  lengths = np.zeros(rows, np.int32)
-  for i, ids in enumerate(ids_list):
-    tokens[i, :len(ids)], lengths[i] = ids, len(ids)
-  return tokens, lengths
-
-
-def make_buckets(ids_list, labels_N, boundaries) -> list[Bucket]:
-  """The non-empty buckets of the sentences (original order within each)."""
-  widths_N = np.array([padded_width(len(ids), boundaries) for ids in ids_list])
-  buckets = []
-  for width in boundaries:
-    rows = np.flatnonzero(widths_N == width)
-    if rows.size:
-      tokens, lengths = pad_rows([ids_list[i] for i in rows], width, rows.size)
-      buckets.append(Bucket(tokens, lengths, labels_N[rows].astype(np.int32)))
-  return buckets
-
-
 @functools.partial(jax.jit, static_argnums=0)
-def logits_of(model, params, tokens_BxT, lengths_B):
-  return model.apply({"params": params}, tokens_BxT, lengths_B)
+def logits_of(model, params, tokens_BxT, lengths_B, subwords_BxTxG):
+  return model.apply({"params": params}, tokens_BxT, lengths_B, subwords_BxTxG=subwords_BxTxG)
 
 
-def logits_of_ids(model, params, ids_list, boundaries, batch_size: int) -> np.ndarray:
+def logits_of_ids(model, params, encoded: Encoded, boundaries, batch_size: int) -> np.ndarray:
   """Every sentence's logit, in order: batches of one bucket, padded to batch_size rows (one
   compiled shape per bucket, whatever the number of sentences)."""
-  widths_N = np.array([padded_width(len(ids), boundaries) for ids in ids_list])
-  logits_N = np.zeros(len(ids_list), np.float32)
+  widths_N = np.array([padded_width(len(ids), boundaries) for ids in encoded.ids])
+  logits_N = np.zeros(len(encoded.ids), np.float32)
   for width in sorted(set(widths_N.tolist())):
     rows = np.flatnonzero(widths_N == width)
     for start in range(0, rows.size, batch_size):
       part = rows[start:start + batch_size]
-      tokens, lengths = pad_rows([ids_list[i] for i in part], width, batch_size)
-      logits_N[part] = np.asarray(logits_of(model, params, tokens, lengths))[:part.size]
+      batch = pad_rows(rows_of(encoded, part), width, batch_size)
+      logits_N[part] = np.asarray(logits_of(model, params, *batch))[:part.size]
   return logits_N
 
 
-def evaluate(model, params, ids_list, labels_N, boundaries, batch_size: int) -> dict:
+def evaluate(model, params, encoded: Encoded, labels_N, boundaries, batch_size: int) -> dict:
   """Loss (nats), accuracy (%), the confusion matrix and accuracy by length bucket."""
-  logits_N = logits_of_ids(model, params, ids_list, boundaries, batch_size)
+  ids_list = encoded.ids
+  logits_N = logits_of_ids(model, params, encoded, boundaries, batch_size)
   signs_N = np.where(labels_N == 1, 1.0, -1.0)
   predicted_N = (logits_N > 0).astype(np.int32)
   right_N = predicted_N == labels_N
@@ -236,7 +204,11 @@ def validate(config) -> None:
   c.check_choice(config, "pooling", POOLINGS)
   c.check_ints(config, ("embed_dim", "hidden_dim", "batch_size", "num_epochs", "min_count",
                         "eval_batch_size"))
-  c.check_ints(config, ("head_dim", "train_limit", "eval_interval", "segment_batches"), low=0)
+  c.check_ints(config, ("head_dim", "train_limit", "eval_interval", "segment_batches",
+                        "subword_buckets"), low=0)
+  c.check_ints(config, ("subword_width",))
+  if config.subword_buckets == 1:
+    raise field_error("config.subword_buckets", "must be 0 (none) or at least 2")
   c.check_widths(config, ("buckets",))
   if list(config.buckets) != sorted(set(config.buckets)):
     raise field_error("config.buckets", f"must be increasing lengths, got {config.buckets!r}")
@@ -287,7 +259,7 @@ class ClassifierFamily(loop.Family):
     sentences, labels_N, self.train_path = training_split(c)
     self.vocab = words.build_vocab(sentences, c.min_count)
     index = words.lookup(self.vocab)
-    buckets = make_buckets([words.encode(s, index) for s in sentences], labels_N, c.buckets)
+    buckets = make_buckets(encode_sentences(sentences, index, c), labels_N, c.buckets)
     # Batches per bucket; an epoch is all of them, bucket after bucket (offsets: where each
     # bucket's run begins), or in shuffled segments of one bucket (segments_of_epoch).
     self.offsets = np.cumsum([0] + [-(-b.labels_N.size // c.batch_size) for b in buckets])
@@ -299,7 +271,7 @@ class ClassifierFamily(loop.Family):
       c.num_steps = c.num_epochs * c.steps_per_epoch
     self.setup = build_setup(c, self.mesh)
     dev = sst2.load_split("dev", c.data_dir or None)
-    self.dev = ([words.encode(s, index) for s in dev.sentences], dev.labels_N)
+    self.dev = (encode_sentences(dev.sentences, index, c), dev.labels_N)
     return tuple(buckets)
 
   def init_state(self):
@@ -446,7 +418,7 @@ def predict(classifier, sentences, source: str = "input") -> tuple[np.ndarray, n
   restored = classifier if isinstance(classifier, tuple) else restore_classifier(classifier)
   model, params, config, vocab, _ = restored
   index = words.lookup(vocab)
-  logits_N = logits_of_ids(model, params, [words.encode(t, index) for t in token_lists],
+  logits_N = logits_of_ids(model, params, encode_sentences(token_lists, index, config),
                            config.buckets, config.eval_batch_size)
   p_positive_N = 1.0 / (1.0 + np.exp(-logits_N.astype(np.float64)))
   return (logits_N > 0).astype(np.int32), p_positive_N.astype(np.float32)

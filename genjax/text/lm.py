@@ -33,7 +33,8 @@ HOST_KEYS = ("dataset", "text_file", "data_dir", "seed", "validation_fraction", 
 RESUMABLE = config_lib.LOOP_RESUMABLE | {"eval_interval", "sample_interval", "sample_chars",
                                          "sample_prompt", "vocab"}
 # Keys newer than some saved runs, at the value those runs trained with.
-ADDED_KEYS = {"window_starts": "any", "label_dropout": 0.0, "label_loss_weight": 0.0}
+ADDED_KEYS = {"window_starts": "any", "label_dropout": 0.0, "label_loss_weight": 0.0,
+              "optimizer": "adamw"}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -63,14 +64,31 @@ def decay_mask(params):
   return jax.tree.map(lambda p: p.ndim >= 2, params)
 
 
+def muon(config, schedule) -> optax.GradientTransformation:
+  """Muon (momentum orthogonalized by Newton-Schulz) on the blocks' dense kernels, its updates
+  scaled to AdamW's RMS (so one learning rate and weight decay serve both); AdamW on the
+  embedding, positions, LayerNorms and biases."""
+  def kernels(params):
+    return jax.tree_util.tree_map_with_path(
+        lambda path, p: optax.contrib.MuonDimensionNumbers()
+        if p.ndim == 2 and path[-1].key == "kernel" else None, params)
+
+  return optax.contrib.muon(schedule, weight_decay=config.weight_decay, adam_b1=config.beta1,
+                            adam_b2=config.beta2, muon_weight_dimension_numbers=kernels,
+                            consistent_rms=0.2)
+
+
 def build_setup(config, mesh=None) -> LMSetup:
   """The static definition for a resolved config (its vocabulary filled in)."""
   schedule = schedules.optax_schedule(
       "warmup_cosine", config.learning_rate, config.num_steps,
       final_fraction=config.final_lr_fraction, warmup_steps=config.warmup_steps)
-  tx = optax.chain(optax.clip_by_global_norm(config.grad_clip),
-                   optax.adamw(schedule, b1=config.beta1, b2=config.beta2,
-                               weight_decay=config.weight_decay, mask=decay_mask))
+  if config.optimizer == "muon":
+    step_rule = muon(config, schedule)
+  else:
+    step_rule = optax.adamw(schedule, b1=config.beta1, b2=config.beta2,
+                            weight_decay=config.weight_decay, mask=decay_mask)
+  tx = optax.chain(optax.clip_by_global_norm(config.grad_clip), step_rule)
   # num_steps shapes the schedule and the vocabulary the model: both are in the recipe.
   return LMSetup(model=build_lm(config, len(config.vocab)), tx=tx, tx_schedule=schedule,
                  recipe=recipe_of(config, HOST_KEYS), mesh=mesh)
@@ -146,8 +164,9 @@ def generative_discriminative_loss(setup, params, inputs_BxT, targets_BxT, rng):
 
 
 def train_step(setup: LMSetup, state: LMState, data, base_key):
-  """One AdamW step; its randomness is fold_in(base_key, step), so a resume replays it.
-  data: {"tokens": the training text's ids, "starts": allowed window offsets or None}."""
+  """One step of config.optimizer; its randomness is fold_in(base_key, step), so a resume
+  replays it. data: {"tokens": the training text's ids, "starts": allowed window offsets or
+  None}."""
   window_key, dropout_key = jax.random.split(jax.random.fold_in(base_key, state.step))
   recipe = setup.recipe
   inputs, targets = random_windows(data, window_key, recipe.batch_size, recipe.context)
@@ -226,6 +245,7 @@ def validate(config) -> None:
   c.check_choice(config, "dataset", corpora.DATASETS)
   c.check_choice(config, "compute_dtype", ("auto", "float32", "bfloat16"))
   c.check_choice(config, "window_starts", ("any", "lines"))
+  c.check_choice(config, "optimizer", ("adamw", "muon"))
   c.check_ints(config, ("batch_size", "context", "width", "num_layers", "num_heads",
                         "sample_chars", "sample_interval"))
   c.check_ints(config, ("eval_interval", "warmup_steps", "embed_dim"), low=0)

@@ -13,22 +13,53 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genjax.nn.precision import dense_dot_general, resolve_compute_dtype
+from genjax.nn.precision import dense, resolve_compute_dtype
 
 NEG_INF = -1e9  # masked attention logits (finite: no NaN when a row is fully masked)
 
 
 def causal_attention(q_BxTxHxK, k_BxLxHxK, v_BxLxHxK, allowed_TxL) -> jnp.ndarray:
-  """softmax(q kᵀ / sqrt(K)) v over the allowed (query, key) pairs: B x T x H x K, computed
-  in float32 (a tenth of the step's FLOPs; the logits keep their precision)."""
+  """softmax(q kᵀ / sqrt(K)) v over the allowed (query, key) pairs: B x T x H x K. The logits,
+  softmax and sums are float32; below float32 the four matmuls take `dtype` operands."""
+  if q_BxTxHxK.dtype != jnp.float32:
+    return mixed_attention(q_BxTxHxK, k_BxLxHxK, v_BxLxHxK, allowed_TxL)
+  return _attention_fwd(q_BxTxHxK, k_BxLxHxK, v_BxLxHxK, allowed_TxL)[0]
+
+
+def _attention_fwd(q_BxTxHxK, k_BxLxHxK, v_BxLxHxK, allowed_TxL):
   dtype = q_BxTxHxK.dtype
-  q_BxTxHxK, k_BxLxHxK, v_BxLxHxK = (a.astype(jnp.float32) for a in (q_BxTxHxK, k_BxLxHxK,
-                                                                     v_BxLxHxK))
   scale = 1.0 / math.sqrt(q_BxTxHxK.shape[-1])
-  logits_BxHxTxL = jnp.einsum("bthk,blhk->bhtl", q_BxTxHxK, k_BxLxHxK) * scale
-  logits_BxHxTxL = jnp.where(allowed_TxL, logits_BxHxTxL, NEG_INF)
-  weights = jax.nn.softmax(logits_BxHxTxL, axis=-1)
-  return jnp.einsum("bhtl,blhk->bthk", weights, v_BxLxHxK).astype(dtype)
+  logits_BxHxTxL = jnp.einsum("bthk,blhk->bhtl", q_BxTxHxK, k_BxLxHxK,
+                              preferred_element_type=jnp.float32) * scale
+  weights_BxHxTxL = jax.nn.softmax(jnp.where(allowed_TxL, logits_BxHxTxL, NEG_INF), axis=-1)
+  out = jnp.einsum("bhtl,blhk->bthk", weights_BxHxTxL.astype(dtype), v_BxLxHxK,
+                   preferred_element_type=jnp.float32).astype(dtype)
+  return out, (q_BxTxHxK, k_BxLxHxK, v_BxLxHxK, weights_BxHxTxL)
+
+
+def _attention_bwd(residuals, g_BxTxHxK):
+  """The four backward matmuls with `dtype` operands summed in float32 (JAX's own transpose
+  would run them in float32); the softmax's gradient in float32."""
+  q_BxTxHxK, k_BxLxHxK, v_BxLxHxK, weights_BxHxTxL = residuals
+  dtype = q_BxTxHxK.dtype
+  scale = 1.0 / math.sqrt(q_BxTxHxK.shape[-1])
+
+  def mm(spec, a, b):
+    return jnp.einsum(spec, a, b, preferred_element_type=jnp.float32)
+
+  g_BxTxHxK = g_BxTxHxK.astype(dtype)
+  dv = mm("bhtl,bthk->blhk", weights_BxHxTxL.astype(dtype), g_BxTxHxK)
+  dweights_BxHxTxL = mm("bthk,blhk->bhtl", g_BxTxHxK, v_BxLxHxK)
+  dlogits_BxHxTxL = weights_BxHxTxL * (
+      dweights_BxHxTxL - jnp.sum(dweights_BxHxTxL * weights_BxHxTxL, -1, keepdims=True))
+  dlogits_BxHxTxL = (dlogits_BxHxTxL * scale).astype(dtype)  # masked pairs: weight 0, so 0
+  dq = mm("bhtl,blhk->bthk", dlogits_BxHxTxL, k_BxLxHxK)
+  dk = mm("bhtl,bthk->blhk", dlogits_BxHxTxL, q_BxTxHxK)
+  return dq.astype(dtype), dk.astype(dtype), dv.astype(dtype), None
+
+
+mixed_attention = jax.custom_vjp(lambda q, k, v, allowed: _attention_fwd(q, k, v, allowed)[0])
+mixed_attention.defvjp(_attention_fwd, _attention_bwd)
 
 
 class SelfAttention(nn.Module):
@@ -41,9 +72,7 @@ class SelfAttention(nn.Module):
   def __call__(self, x_BxTxD, cache=None, pos=None):
     b, t, d = x_BxTxD.shape
     heads, head_dim = self.num_heads, d // self.num_heads
-    dot = dense_dot_general(self.dtype)
-    qkv = nn.Dense(3 * d, use_bias=False, dtype=self.dtype, dot_general=dot,
-                   name="qkv")(x_BxTxD)
+    qkv = dense(3 * d, self.dtype, use_bias=False, name="qkv")(x_BxTxD)
     q, k, v = jnp.split(qkv.reshape(b, t, 3 * heads, head_dim), 3, axis=2)
     if cache is None:  # a whole window: position i sees 0..i
       allowed = jnp.tril(jnp.ones((t, t), bool))
@@ -55,8 +84,7 @@ class SelfAttention(nn.Module):
                                                  (0, pos, 0, 0))}
       allowed = (jnp.arange(cache["k"].shape[1]) <= pos)[None, :]
       out = causal_attention(q, cache["k"], cache["v"], allowed)
-    out = nn.Dense(d, use_bias=False, dtype=self.dtype, dot_general=dot,
-                   name="out")(out.reshape(b, t, d))
+    out = dense(d, self.dtype, use_bias=False, name="out")(out.reshape(b, t, d))
     return out, cache
 
 
@@ -75,10 +103,8 @@ class Block(nn.Module):
         nn.LayerNorm(dtype=self.dtype, name="ln_1")(x_BxTxD), cache, pos)
     x_BxTxD = x_BxTxD + drop(h)
     h = nn.LayerNorm(dtype=self.dtype, name="ln_2")(x_BxTxD)
-    dot = dense_dot_general(self.dtype)
-    h = nn.gelu(nn.Dense(self.mlp_ratio * x_BxTxD.shape[-1], dtype=self.dtype, dot_general=dot,
-                         name="mlp_in")(h))
-    h = nn.Dense(x_BxTxD.shape[-1], dtype=self.dtype, dot_general=dot, name="mlp_out")(h)
+    h = nn.gelu(dense(self.mlp_ratio * x_BxTxD.shape[-1], self.dtype, name="mlp_in")(h))
+    h = dense(x_BxTxD.shape[-1], self.dtype, name="mlp_out")(h)
     return x_BxTxD + drop(h), cache
 
 

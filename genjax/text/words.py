@@ -11,6 +11,7 @@ the dataset's own sentences as they are (a round trip).
 import hashlib
 import json
 import re
+import zlib
 from collections import Counter
 
 import numpy as np
@@ -153,3 +154,26 @@ def encode(tokens, index: dict) -> np.ndarray:
 def decode(ids, vocab) -> list[str]:
   """The words of the ids, padding dropped."""
   return [vocab[int(i)] for i in np.asarray(ids) if int(i) != PAD_ID]
+
+
+# fastText's subwords (Bojanowski et al. 2017): the word's character n-grams, "<" and ">"
+# marking its ends, and the marked word itself, hashed into a fixed number of buckets.
+NGRAM_SIZES = (3, 4, 5)
+
+
+def subword_ids(word: str, num_buckets: int, width: int) -> np.ndarray:
+  """int32 ids in 1..num_buckets-1 of the word's subwords (crc32: the same in every process),
+  the first `width` of them, padded with 0."""
+  marked = f"<{word}>"
+  grams = [marked] + [marked[i:i + n] for n in NGRAM_SIZES for i in range(len(marked) - n + 1)]
+  ids = [1 + zlib.crc32(g.encode("utf-8")) % (num_buckets - 1) for g in dict.fromkeys(grams)]
+  out = np.zeros(width, np.int32)
+  out[:min(width, len(ids))] = ids[:width]
+  return out
+
+
+def encode_subwords(tokens, num_buckets: int, width: int) -> np.ndarray:
+  """subwords_LxG of a sentence's tokens (G = width; 0 when num_buckets is 0: none)."""
+  if not num_buckets:
+    return np.zeros((len(tokens), 0), np.int32)
+  return np.stack([subword_ids(t, num_buckets, width) for t in tokens]).reshape(-1, width)

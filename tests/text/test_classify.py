@@ -14,7 +14,7 @@ import pytest
 from genjax.configs.text_classify import get_config
 from genjax.core import sharding
 from genjax.core.errors import CheckpointError, ConfigError, DataError
-from genjax.text import classify, words
+from genjax.text import classify, sentences, words
 from genjax.text.classifier_models import build_classifier
 from tests.conftest import snapshot
 
@@ -27,29 +27,32 @@ def test_raw_text_is_tokenized_as_sst2_is():
   assert words.decode(ids, vocab) == ["a", "film", vocab[ids[2]]] and ids[2] != 0  # <unk>
 
 
-@pytest.mark.parametrize("encoder, pooling", [("bilstm", "meanmax"), ("lstm", "attention"),
-                                              ("gru", "meanmax")])
-def test_padding_changes_no_logit(encoder, pooling):
+@pytest.mark.parametrize("encoder, pooling, subword_buckets", [
+    ("bilstm", "meanmax", 0), ("lstm", "attention", 0), ("gru", "meanmax", 0),
+    ("bilstm", "meanmax", 64)])
+def test_padding_changes_no_logit(encoder, pooling, subword_buckets):
   config = get_config("tiny")
-  config.update(encoder=encoder, pooling=pooling)
+  config.update(encoder=encoder, pooling=pooling, subword_buckets=subword_buckets)
   model = build_classifier(config, 50)
-  params = model.init(jax.random.key(0), jnp.zeros((1, 1), jnp.int32), jnp.ones((1,), jnp.int32))
+  g = 3 if subword_buckets else 0
+  params = model.init(jax.random.key(0), jnp.zeros((1, 1), jnp.int32), jnp.ones((1,), jnp.int32),
+                      subwords_BxTxG=jnp.zeros((1, 1, g), jnp.int32))
+
+  def apply(tokens, lengths, subwords):
+    return model.apply(params, tokens, lengths, subwords_BxTxG=subwords[..., :g])
+
   sentence = jnp.array([[5, 9, 3]], jnp.int32)
-  alone = model.apply(params, sentence, jnp.array([3]))
+  sub = jnp.array([[[4, 8, 0], [9, 0, 0], [2, 3, 5]]], jnp.int32)
+  alone = apply(sentence, jnp.array([3]), sub)
   padded = jnp.array([[5, 9, 3, 0, 0, 0, 0, 0], [7, 7, 7, 7, 7, 7, 7, 7]], jnp.int32)
-  together = model.apply(params, padded, jnp.array([3, 8]))
+  sub_padded = jnp.zeros((2, 8, 3), jnp.int32).at[0, :3].set(sub[0]).at[1].set(6)
+  together = apply(padded, jnp.array([3, 8]), sub_padded)
   np.testing.assert_allclose(together[0], alone[0], rtol=1e-5, atol=1e-6)
   garbage = padded.at[0, 3:].set(11)  # what sits past the length is never read
-  np.testing.assert_allclose(model.apply(params, garbage, jnp.array([3, 8]))[0], alone[0],
-                             rtol=1e-5, atol=1e-6)
-
-
-def test_buckets_hold_each_sentence_once_padded_to_their_length():
-  ids = [np.arange(1, n + 1, dtype=np.int32) for n in (3, 9, 2, 17, 8)]
-  buckets = classify.make_buckets(ids, np.array([0, 1, 0, 1, 1]), (8, 16, 32))
-  assert [b.tokens_NxT.shape for b in buckets] == [(3, 8), (1, 16), (1, 32)]
-  assert sorted(n for b in buckets for n in b.lengths_N) == [2, 3, 8, 9, 17]
-  assert all((b.tokens_NxT != 0).sum(1).tolist() == b.lengths_N.tolist() for b in buckets)
+  np.testing.assert_allclose(apply(garbage, jnp.array([3, 8]), sub_padded.at[0, 3:].set(7))[0],
+                             alone[0], rtol=1e-5, atol=1e-6)
+  if subword_buckets:  # the subwords count: other ones, another logit
+    assert abs(float(apply(sentence, jnp.array([3]), sub.at[0, 1, 0].set(1))[0] - alone[0])) > 0
 
 
 def batches_of_epoch(family, epoch: int) -> list[tuple[int, int]]:
@@ -154,7 +157,7 @@ def test_resume_is_bit_identical_and_refuses_another_vocabulary(tiny_run, tmp_pa
 def test_adversarial_training_adds_the_loss_at_the_worst_nearby_word_vectors():
   config = get_config("tiny")
   config.update(vocab_size=30, steps_per_epoch=5, embed_dropout=0.0, word_dropout=0.0,
-                feature_dropout=0.0, adversarial_eps=0.5)
+                feature_dropout=0.0, adversarial_eps=0.5, subword_buckets=0)
   setup = classify.build_setup(config)
   state = classify.init_state(setup, jax.random.key(0))
   tokens_BxT = jax.random.randint(jax.random.key(1), (4, 6), 2, 30)
@@ -181,7 +184,8 @@ def test_adversarial_training_adds_the_loss_at_the_worst_nearby_word_vectors():
   # The step: the optimizer fed the clean gradient plus the one at the perturbation (its
   # moments show it: at step 0 the warmup's rate is 0), reported with the clean loss.
   step = jax.jit(classify.train_step, static_argnums=0)
-  new_state, metrics = step(setup, state, tokens_BxT, lengths_B, labels_B, jax.random.key(3))
+  batch = sentences.Bucket(tokens_BxT, lengths_B, labels_B, jnp.zeros((4, 6, 0), jnp.int32))
+  new_state, metrics = step(setup, state, batch, jax.random.key(3))
   np.testing.assert_allclose(metrics["loss"], clean, rtol=1e-5)
   _, expected = jax.jit(setup.tx.update)(jax.tree.map(jnp.add, clean_grads, worst_grads),
                                          state.opt_state, state.params)

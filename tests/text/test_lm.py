@@ -13,7 +13,7 @@ from genjax.core import loop
 from genjax.core.errors import CheckpointError, ConfigError, DataError
 from genjax.data import shakespeare
 from genjax.text import chars, generate, inference, lm
-from genjax.text.lm_models import build_lm
+from genjax.text.lm_models import build_lm, causal_attention
 from tests.conftest import snapshot
 
 
@@ -84,6 +84,59 @@ def test_bfloat16_compute_follows_float32_and_keeps_float32_parameters():
   assert float(cosine) > 0.999 and not jnp.array_equal(flat32, flat16)
   hlo = jax.jit(jax.grad(lambda p: loss(model16, p))).lower(params).as_text()
   assert "bf16" in hlo  # the matmuls really take bfloat16 operands
+
+
+def test_mixed_attention_and_its_hand_written_gradient_follow_float32():
+  q, k, v = jax.random.normal(jax.random.key(3), (3, 2, 16, 2, 8))
+  q16, k16, v16 = (a.astype(jnp.bfloat16) for a in (q, k, v))
+  allowed = jnp.tril(jnp.ones((16, 16), bool))
+
+  def loss(q_, k_, v_):
+    return jnp.sum(jnp.sin(3.0 * causal_attention(q_, k_, v_, allowed).astype(jnp.float32)))
+
+  out16 = causal_attention(q16, k16, v16, allowed)
+  assert out16.dtype == jnp.bfloat16
+  grads16 = jax.grad(loss, (0, 1, 2))(q16, k16, v16)
+  grads32 = jax.grad(loss, (0, 1, 2))(*(a.astype(jnp.float32) for a in (q16, k16, v16)))
+  for name, got, ref in zip("qkv", grads16, grads32):
+    assert got.dtype == jnp.bfloat16, name
+    scale = float(jnp.max(jnp.abs(ref)))
+    assert float(jnp.max(jnp.abs(got.astype(jnp.float32) - ref))) < 0.03 * scale, name
+  # the last key and value are the last query's alone: the others' gradients ignore them
+  np.testing.assert_array_equal(
+      jax.grad(lambda q_: loss(q_, k16, v16))(q16)[:, :-1],
+      jax.grad(lambda q_: loss(q_, k16.at[:, -1].set(7), v16.at[:, -1].set(7)))(q16)[:, :-1])
+
+
+def test_muon_orthogonalizes_the_dense_kernels_and_adamw_moves_the_rest():
+  config = get_config("tiny")
+  config.width = 64
+  model = build_lm(config, 11)
+  tokens = jax.random.randint(jax.random.key(2), (4, 17), 0, 11)
+  params = model.init(jax.random.key(0), tokens[:, :-1])["params"]
+
+  def loss(p):
+    logits = model.apply({"params": p}, tokens[:, :-1])
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), tokens[:, 1:, None], -1))
+
+  grads = jax.grad(loss)(params)
+  tx = lm.muon(config, 0.01)
+  updates, _ = tx.update(grads, tx.init(params), params)
+
+  def eighth(matrix):  # the eighth largest singular value over the largest
+    s = jnp.linalg.svd(matrix, compute_uv=False)
+    return float(s[7] / s[0])
+
+  for block in ("attention", "mlp_in"):
+    path = ("blocks_0", "attention", "qkv") if block == "attention" else ("blocks_0", "mlp_in")
+    update, grad = updates, grads
+    for key in path:
+      update, grad = update[key], grad[key]
+    # Newton-Schulz pulls the momentum's leading singular values together (towards 1)
+    assert eighth(update["kernel"]) > 0.5 > eighth(grad["kernel"]), block
+  # AdamW's first step moves every coordinate of the embedding by the same amount (g / |g|)
+  moved = jnp.abs(updates["embed"]["embedding"])[jnp.abs(grads["embed"]["embedding"]) > 1e-6]
+  assert moved.size > 100 and float(moved.std() / moved.mean()) < 1e-3
 
 
 def test_guidance_of_one_is_the_conditioned_model_and_more_moves_away_from_the_other():
@@ -222,10 +275,12 @@ def test_resume_is_bit_identical_and_the_schedule_may_not_stretch(tiny_run, tmp_
   # An interrupted run (its last checkpoint never written) resumes bit for bit.
   shutil.copytree(whole_dir, tmp_path / "resumed")
   shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "6")
-  # As if saved before the keys added since existed: the run still resumes as it was.
+  # As if saved before the keys added since existed (those at the value older runs had):
+  # the run still resumes as it was.
   record_file = tmp_path / "resumed" / "checkpoints" / "3" / "record" / "metadata"
   record = json.loads(record_file.read_text())
-  record["config"] = {k: v for k, v in record["config"].items() if k not in lm.ADDED_KEYS}
+  record["config"] = {k: v for k, v in record["config"].items()
+                      if k not in lm.ADDED_KEYS or lm.ADDED_KEYS[k] != v}
   record_file.write_text(json.dumps(record))
   assert lm.train_lm(config, tmp_path / "resumed")["start_step"] == 3
   whole, resumed = (inference.restore_lm(d)[1] for d in (whole_dir, tmp_path / "resumed"))
