@@ -97,6 +97,9 @@ class SentenceClassifier(nn.Module):
     x_BxTxE = nn.Embed(self.vocab_size, self.embed_dim, name="embed",
                        embedding_init=nn.initializers.normal(0.1))(tokens_BxT)
     if self.subword_buckets:
+      if subwords_BxTxG is None:
+        raise ValueError(f"this classifier has subword_buckets={self.subword_buckets}: pass "
+                         "subwords_BxTxG (words.encode_subwords), or build it with 0")
       # Unlike its word vector, a word's subwords survive word dropout and a word outside
       # the vocabulary: "unfunny" and "overlong" still say something.
       x_BxTxE = x_BxTxE + subword_mean(

@@ -53,6 +53,8 @@ def test_padding_changes_no_logit(encoder, pooling, subword_buckets):
                              alone[0], rtol=1e-5, atol=1e-6)
   if subword_buckets:  # the subwords count: other ones, another logit
     assert abs(float(apply(sentence, jnp.array([3]), sub.at[0, 1, 0].set(1))[0] - alone[0])) > 0
+    with pytest.raises(ValueError, match="subword_buckets=64"):  # named, not a shape error
+      model.apply(params, sentence, jnp.array([3]))
 
 
 def batches_of_epoch(family, epoch: int) -> list[tuple[int, int]]:
