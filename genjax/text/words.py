@@ -8,6 +8,7 @@ abbreviations ("mr.", "u.s.") kept whole. `tokenize` reproduces that from raw te
 the dataset's own sentences as they are (a round trip).
 """
 
+import functools
 import hashlib
 import json
 import re
@@ -161,14 +162,16 @@ def decode(ids, vocab) -> list[str]:
 NGRAM_SIZES = (3, 4, 5)
 
 
+@functools.lru_cache(maxsize=1 << 17)  # SST-2 repeats its words: encoding the training split takes 0.9 s instead of 5
 def subword_ids(word: str, num_buckets: int, width: int) -> np.ndarray:
   """int32 ids in 1..num_buckets-1 of the word's subwords (crc32: the same in every process),
-  the first `width` of them, padded with 0."""
+  the first `width` of them, padded with 0; read-only, as it is shared by every call."""
   marked = f"<{word}>"
   grams = [marked] + [marked[i:i + n] for n in NGRAM_SIZES for i in range(len(marked) - n + 1)]
   ids = [1 + zlib.crc32(g.encode("utf-8")) % (num_buckets - 1) for g in dict.fromkeys(grams)]
   out = np.zeros(width, np.int32)
   out[:min(width, len(ids))] = ids[:width]
+  out.flags.writeable = False
   return out
 
 
