@@ -162,7 +162,8 @@ def decode(ids, vocab) -> list[str]:
 NGRAM_SIZES = (3, 4, 5)
 
 
-@functools.lru_cache(maxsize=1 << 17)  # SST-2 repeats its words: encoding the training split takes 0.9 s instead of 5
+# SST-2 repeats its words: with the cache its training split encodes in 0.9 s instead of 5.
+@functools.lru_cache(maxsize=1 << 17)
 def subword_ids(word: str, num_buckets: int, width: int) -> np.ndarray:
   """int32 ids in 1..num_buckets-1 of the word's subwords (crc32: the same in every process),
   the first `width` of them, padded with 0; read-only, as it is shared by every call."""
