@@ -10,6 +10,7 @@ import optax
 from jax.sharding import Mesh
 
 from genjax.core.config import Static, as_tuple, recipe_of
+from genjax.core.ema import ema_copy
 from genjax.data.images import NUM_CLASSES
 from genjax.gan.config import lr_window
 from genjax.gan.models import DCGANDiscriminator, DCGANGenerator, Discriminator, Generator
@@ -102,8 +103,7 @@ def init_state(gan: GAN, key: jax.Array, image_shape=(28, 28)) -> GANState:
   g_vars = gan.generator.init(g_key, jnp.zeros((1, gan.latent_dim)), train=False, labels_B=labels)
   d_vars = dict(gan.discriminator.init(d_key, jnp.zeros((1, *image_shape)), labels))
   d_params = d_vars.pop("params")
-  # A separate copy: the state is donated, and one buffer may not be donated twice.
-  g_ema = jax.tree.map(jnp.copy, dict(g_vars)) if gan.recipe.ema_decay else {}
+  g_ema = ema_copy(dict(g_vars)) if gan.recipe.ema_decay else {}
   return GANState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_vars["params"],
@@ -114,18 +114,6 @@ def init_state(gan: GAN, key: jax.Array, image_shape=(28, 28)) -> GANState:
       d_state=d_vars,
       g_ema=g_ema,
   )
-
-
-def ema_decay_at(decay: float, num_updates) -> jnp.ndarray:
-  """min(decay, (1 + t) / (10 + t)) after t updates: early on, the average forgets the random
-  initialization quickly instead of carrying 0.999^t of it (tf.train.ExponentialMovingAverage)."""
-  t = jnp.asarray(num_updates, jnp.float32)
-  return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
-
-
-def ema_update(ema_tree, new_tree, decay):
-  """decay * ema + (1 - decay) * new, leaf by leaf."""
-  return jax.tree.map(lambda e, n: decay * e + (1.0 - decay) * n, ema_tree, new_tree)
 
 
 def sampling_variables(gan: GAN, state: GANState) -> dict:

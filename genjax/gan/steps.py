@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import optax
 
 from genjax.core import runner, schedules, sharding
+from genjax.core.ema import ema_decay_at, ema_update
 from genjax.data.images import scale_to_tanh_range
 from genjax.gan import losses
-from genjax.gan.state import GAN, GANState, ema_decay_at, ema_update
+from genjax.gan.state import GAN, GANState
 from genjax.nn.augment import translate_BxHxW
 
 BACKGROUND = -1.0  # black in the [-1, 1] range G and the data share

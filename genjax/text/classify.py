@@ -25,6 +25,7 @@ import optax
 from genjax.core import checkpoint, config as config_lib, loop, plotting, runner, schedules
 from genjax.core import sharding
 from genjax.core.config import Static, recipe_of
+from genjax.core.ema import ema_update
 from genjax.core.errors import CheckpointError, DataError, WorkdirError, field_error
 from genjax.data import sst2
 from genjax.text import words
@@ -125,7 +126,7 @@ def train_step(setup: ClassifierSetup, state, batch, base_key):
   updates, opt_state = setup.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   decay = setup.recipe.ema_decay
-  ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
+  ema = ema_update(state.ema_params, params, decay)
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                        ema_params=ema), {"loss": loss, "accuracy": accuracy}
 

@@ -12,11 +12,12 @@ from genjax.core import checkpoint
 from genjax.core.errors import CheckpointError, WorkdirError, field_error
 from genjax.text import chars
 from genjax.text.generate import generate_ids
-from genjax.text.lm import ADDED_KEYS, RESUMABLE, build_setup, init_state, mean_nats
+from genjax.text.lm import ADDED_KEYS, RESUMABLE, build_setup, eval_params, init_state, mean_nats
 
 
 def restore_lm(workdir):
-  """(setup, params, config, step) of the newest checkpoint of a language-model run."""
+  """(setup, params, config, step) of the newest checkpoint of a language-model run; params
+  are its moving average where the run kept one."""
   if not Path(workdir).is_dir():
     raise WorkdirError(f"workdir {workdir} does not exist", field="workdir")
   if not checkpoint.checkpoint_dir(workdir).is_dir():
@@ -37,7 +38,7 @@ def restore_lm(workdir):
                                     added_keys=ADDED_KEYS)
   finally:
     manager.close()
-  return setup, state.params, config, step
+  return setup, eval_params(setup, state), config, step
 
 
 def generate_text(workdir, prompt: str = "\n", num_chars: int = 500, temperature: float = 0.8,

@@ -16,6 +16,7 @@ import optax
 
 from genjax.core import config as config_lib, loop, plotting, runner, schedules, sharding
 from genjax.core.config import Static, recipe_of
+from genjax.core.ema import ema_copy, ema_decay_at, ema_update
 from genjax.core.errors import CheckpointError, DataError, field_error
 from genjax.nn.precision import resolve_compute_dtype
 from genjax.text import chars, corpora
@@ -34,7 +35,7 @@ RESUMABLE = config_lib.LOOP_RESUMABLE | {"eval_interval", "sample_interval", "sa
                                          "sample_prompt", "vocab"}
 # Keys newer than some saved runs, at the value those runs trained with.
 ADDED_KEYS = {"window_starts": "any", "label_dropout": 0.0, "label_loss_weight": 0.0,
-              "optimizer": "adamw"}
+              "optimizer": "adamw", "ema_decay": 0.0}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -53,6 +54,18 @@ class LMState:
   step: jnp.ndarray  # int32 scalar: steps done
   params: flax.core.FrozenDict
   opt_state: optax.OptState
+
+
+# A subclass rather than an empty field: runs without the average keep the state (and the
+# checkpoints) they had before it existed.
+@flax.struct.dataclass
+class LMStateWithEMA(LMState):
+  ema_params: flax.core.FrozenDict  # the parameters' moving average (config.ema_decay)
+
+
+def eval_params(setup: LMSetup, state: LMState):
+  """The weights a run is evaluated, sampled and scored with: the average where it keeps one."""
+  return state.ema_params if setup.recipe.ema_decay else state.params
 
 
 def metric_names(config) -> tuple:
@@ -98,7 +111,10 @@ def build_setup(config, mesh=None) -> LMSetup:
 def init_state(setup: LMSetup, key) -> LMState:
   tokens = jnp.zeros((1, setup.recipe.context), jnp.int32)
   params = setup.model.init(key, tokens)["params"]
-  return LMState(step=jnp.zeros((), jnp.int32), params=params, opt_state=setup.tx.init(params))
+  state = LMState(step=jnp.zeros((), jnp.int32), params=params, opt_state=setup.tx.init(params))
+  if setup.recipe.ema_decay:
+    return LMStateWithEMA(**vars(state), ema_params=ema_copy(params))
+  return state
 
 
 def loss_BxT(setup: LMSetup, params, inputs_BxT, targets_BxT, train: bool = False, rng=None):
@@ -187,8 +203,11 @@ def train_step(setup: LMSetup, state: LMState, data, base_key):
       return nats, {"loss": nats}
   (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = setup.tx.update(grads, state.opt_state, state.params)
-  return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                       opt_state=opt_state), metrics
+  params = optax.apply_updates(state.params, updates)
+  if recipe.ema_decay:
+    state = state.replace(ema_params=ema_update(
+        state.ema_params, params, ema_decay_at(recipe.ema_decay, state.step)))
+  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
 @functools.lru_cache(maxsize=None)
@@ -251,7 +270,7 @@ def validate(config) -> None:
   c.check_ints(config, ("eval_interval", "warmup_steps", "embed_dim"), low=0)
   c.check_numbers(config, ("learning_rate", "grad_clip"), strict=True)
   c.check_numbers(config, ("weight_decay", "final_lr_fraction"))
-  c.check_range(config, ("dropout", "beta1", "beta2"), 0.0, 1.0)
+  c.check_range(config, ("dropout", "beta1", "beta2", "ema_decay"), 0.0, 1.0)
   c.check_range(config, ("validation_fraction",), 0.0, 0.5)
   c.check_range(config, ("label_dropout",), 0.0, 1.0)
   c.check_numbers(config, ("label_loss_weight",))
@@ -340,12 +359,12 @@ class LMFamily(loop.Family):
   def events(self, run, step, state):
     config, rows = self.config, []
     if run.due(step, config.sample_interval):
-      text = self.sample(state.params)
+      text = self.sample(eval_params(self.setup, state))
       if run.writer:
         (run.workdir / "samples").mkdir(exist_ok=True)
         (run.workdir / "samples" / f"{step}.txt").write_text(text)
     if run.due(step, config.eval_interval):
-      val_loss = mean_nats(self.setup, state.params, self.val_M)
+      val_loss = mean_nats(self.setup, eval_params(self.setup, state), self.val_M)
       rows.append({"step": step, "kind": "eval", "val_loss": val_loss,
                    "val_bpc": val_loss / math.log(2)})
       run.write(f"step {step}: validation loss {val_loss:.4f} nats "
@@ -362,7 +381,7 @@ class LMFamily(loop.Family):
     if evals and evals[-1]["step"] == self.config.num_steps:
       val_loss = evals[-1]["val_loss"]
     else:
-      val_loss = mean_nats(self.setup, state.params, self.val_M)
+      val_loss = mean_nats(self.setup, eval_params(self.setup, state), self.val_M)
     tail = [r["loss"] for r in rows[-10:]]  # the last ten logged steps
     result = {"val_loss": val_loss, "val_bpc": val_loss / math.log(2),
               "train_loss": float(np.mean(tail)) if tail else None,
@@ -372,12 +391,15 @@ class LMFamily(loop.Family):
               "train_seconds": rows[-1]["wall_s"] if rows else 0.0,
               "step": self.config.num_steps, "model": self.config.model,
               "compute_dtype": resolve_compute_dtype(self.config.compute_dtype)}
+    if self.config.ema_decay:  # what the average gains: the trained weights' own loss
+      result["val_loss_without_ema"] = mean_nats(self.setup, state.params, self.val_M)
     if run.writer:
       (run.workdir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
       if rows:
         plotting.save_curves(run.workdir / "loss_curve.png", [{
             "train": [(rows, "loss")], "ylabel": "nats per character",
-            "points": [(evals, "val_loss", "validation")] if evals else []}],
+            "points": [(evals, "val_loss", "validation (the weights' average)"
+                        if self.config.ema_decay else "validation")] if evals else []}],
             title=f"{self.config.model} on {self.config.text_file or self.config.dataset}")
     return {"eval": result}
 

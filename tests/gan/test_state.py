@@ -1,4 +1,4 @@
-"""The train state: EMA arithmetic, and what each recipe puts into the state."""
+"""The train state: what each recipe puts into it."""
 
 import jax
 import jax.numpy as jnp
@@ -7,22 +7,7 @@ import pytest
 
 from genjax.gan import steps
 from genjax.configs.gan_mnist import get_config
-from genjax.gan.state import (balanced_labels, build_gan, ema_decay_at, ema_update, generate,
-                                init_state)
-
-
-def test_ema_update_arithmetic():
-  ema = {"a": jnp.array([1.0, 2.0]), "b": {"c": jnp.array(10.0)}}
-  new = {"a": jnp.array([3.0, 0.0]), "b": {"c": jnp.array(0.0)}}
-  out = ema_update(ema, new, 0.75)
-  np.testing.assert_allclose(out["a"], [0.75 * 1 + 0.25 * 3, 0.75 * 2])
-  np.testing.assert_allclose(out["b"]["c"], 7.5)
-
-
-def test_ema_decay_warms_up_then_holds():
-  np.testing.assert_allclose(ema_decay_at(0.999, 0), 0.1)  # (1 + 0) / (10 + 0)
-  np.testing.assert_allclose(ema_decay_at(0.999, 90), 91 / 100)
-  np.testing.assert_allclose(ema_decay_at(0.999, 10 ** 6), 0.999)
+from genjax.gan.state import balanced_labels, build_gan, generate, init_state
 
 
 @pytest.mark.slow

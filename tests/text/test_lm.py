@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -187,12 +188,35 @@ def test_top_k_keeps_only_the_k_most_likely():
   assert draws == {1, 3}
 
 
+def test_the_step_keeps_a_moving_average_and_evaluation_uses_it():
+  text = "To be, or not to be, that is the question:\n" * 8
+  for decay in (0.999, 0.0):
+    config = get_config("tiny")
+    config.update(vocab=chars.build_vocab(text), ema_decay=decay)
+    setup = lm.build_setup(config)
+    state = lm.init_state(setup, jax.random.key(0))
+    first = jax.tree.map(np.asarray, state.params)
+    data = {"tokens": jnp.asarray(chars.encode(text, config.vocab, "text")), "starts": None}
+    state, _ = lm.train_step(setup, state, data, jax.random.key(1))
+    if not decay:
+      # the state (and so a checkpoint) of a run without the average is as it was before it
+      assert set(flax.serialization.to_state_dict(state)) == {"step", "params", "opt_state"}
+      assert lm.eval_params(setup, state) is state.params
+      continue
+    # the first update's decay is (1 + 0) / (10 + 0): the average is mostly the new weights
+    expected = jax.tree.map(lambda a, b: 0.1 * a + 0.9 * np.asarray(b), first, state.params)
+    jax.tree.map(lambda e, x: np.testing.assert_allclose(e, x, rtol=1e-6, atol=1e-7),
+                 lm.eval_params(setup, state), expected)
+    assert not np.array_equal(state.params["embed"]["embedding"],
+                              state.ema_params["embed"]["embedding"])
+
+
 @pytest.mark.parametrize("key,value,needle", [
     ("model", "gru", "config.model"), ("context", 0, "config.context"),
     ("context", 100_000, "longer than the model's maximum"), ("num_heads", 3, "config.width"),
     ("dropout", 1.0, "config.dropout"), ("validation_fraction", 0.6, "validation_fraction"),
     ("window_starts", "words", "config.window_starts"), ("label_dropout", 0.1, "sst2_conditional"),
-    ("label_loss_weight", 1.0, "sst2_conditional")])
+    ("label_loss_weight", 1.0, "sst2_conditional"), ("ema_decay", 1.0, "config.ema_decay")])
 def test_bad_config_names_the_field(key, value, needle):
   config = get_config("tiny")
   config[key] = value
@@ -237,6 +261,8 @@ def test_a_tiny_run_writes_its_outputs(tiny_run):
   assert result["val_bpc"] == pytest.approx(result["val_loss"] / np.log(2))
   assert 2.0 < result["val_loss"] < np.log(65) + 0.2  # near uniform after 6 steps, not worse
   assert result["tokens_seen"] == 6 * 8 * 16 and summary["eval"] == result
+  # evaluated with the weights' moving average, the trained weights' own loss beside it
+  assert 2.0 < result["val_loss_without_ema"] != result["val_loss"]
   evals = [r for r in loop.MetricsLog.read(workdir / "metrics.jsonl") if r.get("kind")]
   assert [r["step"] for r in evals] == [3, 6] and evals[-1]["val_loss"] == result["val_loss"]
   assert sorted(p.name for p in (workdir / "samples").iterdir()) == ["3.txt", "6.txt"]
