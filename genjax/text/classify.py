@@ -25,7 +25,7 @@ import optax
 from genjax.core import checkpoint, config as config_lib, loop, plotting, runner, schedules
 from genjax.core import sharding
 from genjax.core.config import Static, recipe_of
-from genjax.core.ema import ema_update
+from genjax.core.ema import ema_copy, ema_update
 from genjax.core.errors import CheckpointError, DataError, WorkdirError, field_error
 from genjax.data import sst2
 from genjax.text import words
@@ -88,7 +88,8 @@ def init_state(setup: ClassifierSetup, key) -> ClassifierState:
   params = setup.model.init(key, jnp.zeros((1, 1), jnp.int32), jnp.ones((1,), jnp.int32),
                             subwords_BxTxG=jnp.zeros((1, 1, width), jnp.int32))
   return ClassifierState(step=jnp.zeros((), jnp.int32), params=params["params"],
-                         opt_state=setup.tx.init(params["params"]), ema_params=params["params"])
+                         opt_state=setup.tx.init(params["params"]),
+                         ema_params=ema_copy(params["params"]))
 
 
 def adversarial_delta(grad_BxTxE, eps: float):
