@@ -2,8 +2,12 @@
 
 Run:  python experiments/bench_jit.py                                # the tutorial GAN, batch 32-4096
       python experiments/bench_jit.py --models all --batch_sizes 32  # every family and recipe
+      python experiments/bench_jit.py --models tutorial,keras --batch_sizes 32     # against Keras
       python experiments/bench_jit.py --models tutorial,cgan,vae,judge,transformer,lstm,bilstm \
           [--batch_sizes 32,256] [--dtypes float32,bfloat16] [--seconds 5] [--json runs/b.json]
+
+`--models tutorial,keras` also times the tutorial's own Keras code (genjax.gan.keras_reference)
+and prints genjax's speedup over it, both measured in the same run.
 
 Each record compiles once, then times about --seconds of steps (3 dispatches, median), on the
 real data (GENJAX_DATA_DIR). Right after it, the device's dense float32 matmul FLOP/s (and,
@@ -12,7 +16,9 @@ bandwidth (a STREAM-like triad) are measured, and the step is placed on the roof
 FLOPs and bytes of one step, the kernels it launches, the roofline time
 max(FLOPs / matmul FLOP/s, bytes / bandwidth), the measured time, their ratio, the bound that
 binds (compute, memory, or neither: per-kernel overhead), and the step's FLOP/s over the
-matmul's ("of mm"). Figures: docs/results.md.
+matmul's ("of mm"). "dots ms" is the step's own matmuls, each timed alone at its shapes on this
+device (genjax.core.bench.dots_alone), one after another: what they cost however lean the rest
+of the step, and "dots/meas" their share of the measured step. Figures: docs/results.md.
 """
 
 import json
@@ -42,7 +48,9 @@ OTHER_MODELS = {
     "bilstm": ("genjax.text.classify_bench:benchmark_classifier",
                lambda: text_classify.get_config(), "sentence"),
 }
-ALL = [*GAN_MODELS, *OTHER_MODELS]
+# The tutorial's own Keras code (TensorFlow), timed in a process of its own: the baseline.
+BASELINES = ("keras",)
+ALL = [*GAN_MODELS, *OTHER_MODELS, *BASELINES]
 
 flags.DEFINE_list("models", ["tutorial"], f"Models to time, or 'all': {', '.join(ALL)}.")
 flags.DEFINE_list("batch_sizes", ["32", "256", "4096"], "Batch sizes of the GAN models.")
@@ -53,6 +61,8 @@ flags.DEFINE_integer("num_devices", 0, "Devices on the data mesh (0: all).")
 flags.DEFINE_float("seconds", 5.0, "Timed seconds per record (after compile).")
 flags.DEFINE_string("json", None, "Write the records here as a JSON list.")
 flags.DEFINE_integer("matmul_n", 2048, "Size of the reference square matmul.")
+flags.DEFINE_bool("dots_alone", True,
+                  "Also time each step's dots alone (the 'dots ms' column).")
 flags.DEFINE_integer("bandwidth_mb", 256, "Size of each array of the bandwidth triad, in MB.")
 FLAGS = flags.FLAGS
 
@@ -110,6 +120,10 @@ def _records(bench):
   models = ALL if "all" in FLAGS.models else FLAGS.models
   for dtype in FLAGS.dtypes:
     for name in models:
+      if name in BASELINES:
+        if dtype == "float32":
+          yield from _keras_records(bench)
+        continue
       if name in GAN_MODELS:
         config = gan_mnist.get_config(GAN_MODELS[name])
         if name == "tutorial":
@@ -117,7 +131,7 @@ def _records(bench):
         for batch in FLAGS.batch_sizes:
           record = benchmark_gan(config, int(batch), seconds=FLAGS.seconds,
                                  num_devices=FLAGS.num_devices, compute_dtype=dtype,
-                                 limits=_limits(bench, dtype))
+                                 limits=_limits(bench, dtype), time_dots=FLAGS.dots_alone)
           yield {"model": name, **record}
         continue
       path, make_config, item = OTHER_MODELS[name]
@@ -131,14 +145,37 @@ def _records(bench):
       target = getattr(importlib.import_module(module), cls)
       if isinstance(target, type):  # a Family
         record = bench.benchmark_family(target, config, FLAGS.seconds,
-                                        limits=_limits(bench, dtype))
+                                        limits=_limits(bench, dtype), time_dots=FLAGS.dots_alone)
       else:
-        record = target(config, FLAGS.seconds, limits=_limits(bench, dtype))
+        record = target(config, FLAGS.seconds, limits=_limits(bench, dtype),
+                        time_dots=FLAGS.dots_alone)
       batch = config.batch_size
       per_step = batch * config.context if item == "token" else batch
       yield {"model": name, "batch_size": batch, "compute_dtype": dtype, "item": item,
              "iters_per_s": record["steps_per_s"], "items_per_s": record["steps_per_s"]
              * per_step, "flops_per_iter": record["flops"], **record}
+
+
+def _keras_records(bench):
+  """The tutorial's Keras loop at each batch size, its FLOPs counted as genjax's MLP step."""
+  from genjax.gan.bench import analytic_step_flops
+  from genjax.gan.keras_reference import benchmark_in_subprocess
+
+  for batch in map(int, FLAGS.batch_sizes):
+    record = benchmark_in_subprocess(batch, FLAGS.seconds)
+    record.update(flops=analytic_step_flops(gan_mnist.get_config(), batch), bytes=None,
+                  kernels=None, compile_s=record["warmup_s"], mesh_devices=1,
+                  compute_dtype="float32")
+    yield bench.place_on_roofline(record, _limits(bench, "float32"), 1 / record["iters_per_s"])
+
+
+def speedups(records) -> list[str]:
+  """genjax's tutorial step over the Keras loop, batch by batch, both measured in this run."""
+  keras = {r["batch_size"]: r["iters_per_s"] for r in records if r["model"] == "keras"}
+  return [f"tutorial over keras, batch {r['batch_size']}: "
+          f"{r['iters_per_s'] / keras[r['batch_size']]:.1f}x"
+          for r in records if r["model"] == "tutorial" and r["compute_dtype"] == "float32"
+          and r["batch_size"] in keras]
 
 
 def _num(value, scale: float, width: int, digits: int) -> str:
@@ -150,14 +187,16 @@ def table(records) -> str:
   header = (f"{'model':>11} {'dtype':>8} {'dev':>3} {'batch':>5} {'it/s':>8} {'items/s':>10} "
             f"{'compile s':>9} {'GFLOP/it':>8} {'MB/it':>7} {'kernels':>7} {'roof ms':>7} "
             f"{'meas ms':>7} {'x roof':>6} {'bound':>8} {'GFLOP/s mm':>10} {'of mm':>5} "
-            f"{'GB/s':>6}")
+            f"{'GB/s':>6} {'dots ms':>7} {'dots/meas':>9}")
   rows = [f"{r['model']:>11} {r['compute_dtype']:>8} {r['mesh_devices']:>3} {r['batch_size']:>5} "
           f"{r['iters_per_s']:>8.1f} {r['items_per_s']:>10.0f} {r['compile_s']:>9.1f} "
-          f"{_num(r['flops'], 1e9, 8, 3)} {_num(r['bytes'], 1e6, 7, 1)} {r['kernels']:>7} "
+          f"{_num(r['flops'], 1e9, 8, 3)} {_num(r['bytes'], 1e6, 7, 1)} "
+          f"{_num(r['kernels'], 1, 7, 0)} "
           f"{r['roofline_s'] * 1e3:>7.3f} {1e3 / r['iters_per_s']:>7.3f} "
           f"{_num(r['measured_over_roofline'], 1, 6, 2)} {r['bound']:>8} "
           f"{r['peak_flops_per_s'] / 1e9:>10.1f} {_num(r['of_matmul'], 1, 5, 2)} "
-          f"{r['bytes_per_s'] / 1e9:>6.1f}"
+          f"{r['bytes_per_s'] / 1e9:>6.1f} {_num(r.get('dots_alone_s'), 1e-3, 7, 3)} "
+          f"{_num(r.get('dot_share'), 1, 9, 2)}"
           for r in records]
   return "\n".join([header, *rows])
 
@@ -176,10 +215,11 @@ def main(argv):
       records.append(record)
       print(f"{record['model']} {record['compute_dtype']} batch {record['batch_size']}: "
             f"{record['iters_per_s']:.1f} it/s", file=sys.stderr, flush=True)
-  except GenjaxError as e:  # e.g. a batch the mesh cannot split, or missing data
+  except GenjaxError as e:  # a batch the mesh cannot split, missing data, no Keras
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 2
   print(table(records))
+  print("\n".join(speedups(records)))
   if FLAGS.json:
     try:
       with open(FLAGS.json, "w") as f:

@@ -13,10 +13,11 @@ import ml_collections
 from genjax.core.config import apply_variant
 
 # Overrides of the tutorial's config, one dict per recipe. All DCGAN recipes train on batches
-# of 64 with one joint D update per G update and sample from an EMA of G's weights.
+# of 64 with one joint D update per G update and sample from an EMA of G's weights, with
+# optax's Adam (as the papers' PyTorch code; the tutorial's is Keras').
 DCGAN = dict(arch="dcgan", g_channels=(64, 32), d_channels=(32, 64), batch_size=64,
              d_update="joint", ema_decay=0.999, num_steps=25000, eval_interval=5000,
-             checkpoint_interval=5000, sample_interval=1000)
+             checkpoint_interval=5000, sample_interval=1000, adam_form="optax")
 RECIPES = {
     "mlp": {},
     "dcgan": dict(DCGAN),  # Radford et al. 2016: non-saturating BCE
@@ -90,6 +91,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.beta1 = 0.5
   c.beta2 = 0.999
   c.adam_eps = 1e-7  # Keras' Adam epsilon
+  c.adam_form = "keras"  # where eps enters: keras (the tutorial's), optax (= PyTorch)
 
   c.log_interval = 1  # rows of metrics.jsonl (the tutorial prints every iteration)
   c.print_interval = 0  # >0: print the tutorial's log line every this many iterations

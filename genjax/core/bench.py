@@ -1,6 +1,7 @@
 """Timing a jitted chunk fairly, and the device's own limits measured in the same run."""
 
 import functools
+import math
 import statistics
 import time
 
@@ -8,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.core import sharding
-from genjax.core.hlo import hlo_cost
+from genjax.core.hlo import hlo_cost, hlo_dots
 
 MAX_CHUNK = 1 << 15  # cap on steps per dispatch when the count is picked from a time budget
 PROBE_S = 0.05  # a probe dispatch at least this long gives a usable per-step estimate
@@ -94,6 +95,50 @@ def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
   return 3 * n * 4 / best
 
 
+_HLO_DTYPES = {"f32": jnp.float32, "bf16": jnp.bfloat16, "f16": jnp.float16, "f64": jnp.float64,
+               "s32": jnp.int32, "s8": jnp.int8, "u8": jnp.uint8, "s64": jnp.int64}
+
+
+def _dot_seconds(signature, repeats: int) -> float:
+  """Seconds of one run of a dot, timed alone in a device loop (the loop's own cost taken
+  out): its operands stay in cache, as a step's weights at best do."""
+  lhs_dtype, lhs_dims, rhs_dtype, rhs_dims, out_dtype, dims = signature
+  lhs_dtype, rhs_dtype, out_dtype = (_HLO_DTYPES[t] for t in (lhs_dtype, rhs_dtype, out_dtype))
+  key_l, key_r = jax.random.split(jax.random.key(0))
+  # Arguments, not constants: XLA would fold constant operands into the dot's fusion.
+  lhs = jax.random.normal(key_l, lhs_dims).astype(lhs_dtype)
+  rhs = jax.random.normal(key_r, rhs_dims).astype(rhs_dtype)
+  numbers = ((dims[0], dims[1]), (dims[2], dims[3]))
+
+  def loop(trips, with_dot):
+    def run(lhs, rhs):
+      def body(_, carry):
+        x = lhs + carry.astype(lhs.dtype)  # the carry keeps the dot inside the loop
+        out = jax.lax.dot_general(x, rhs, numbers, preferred_element_type=out_dtype) \
+            if with_dot else x
+        return carry + out.ravel()[0].astype(jnp.float32) * 0
+      return jax.lax.fori_loop(0, trips, body, jnp.zeros((), jnp.float32))
+    return jax.jit(run)
+
+  flops = 2.0 * math.prod(lhs_dims) * math.prod(rhs_dims) / max(1, math.prod(
+      rhs_dims[d] for d in (*dims[1], *dims[3])))
+  trips = int(min(500, max(2, 0.01 * 5e10 / flops)))  # loops of ~10 ms at 50 GFLOP/s
+  with_dot, without = loop(trips, True), loop(trips, False)
+  timed(with_dot, lhs, rhs), timed(without, lhs, rhs)
+  best = (min(timed(with_dot, lhs, rhs) for _ in range(repeats))
+          - min(timed(without, lhs, rhs) for _ in range(repeats)))
+  return max(best, 0.0) / trips
+
+
+def dots_alone(compiled, repeats: int = 3) -> float:
+  """Seconds per step of a compiled chunk's dots run one after another, each timed alone at
+  its own shapes and dtypes on this device: what its matmuls cost however lean the rest of the
+  step (small, skinny matmuls run far below a large square one's FLOP/s). Not a strict floor:
+  XLA may overlap independent kernels on a multi-core CPU."""
+  return sum(count * _dot_seconds(signature, repeats)
+             for signature, count in hlo_dots(compiled.as_text()).items())
+
+
 def compiled_cost(compiled) -> dict:
   """FLOPs and bytes accessed of one step of a compiled chunk, and the kernels it launches.
 
@@ -141,19 +186,24 @@ def roofline(flops, bytes_accessed, matmul_flops_per_s: float, bytes_per_s: floa
 def place_on_roofline(record: dict, limits: dict, seconds: float) -> dict:
   """`record` (XLA's "flops" and "bytes" of one step, measured `seconds` per step) with the
   device's limits, its roofline and its FLOP/s over the matmul it is held against: bfloat16's
-  where that was measured (the record computes in bfloat16), else float32's."""
+  where that was measured (the record computes in bfloat16), else float32's; and, where the
+  record has its dots timed alone, their share of the step ("dot_share")."""
   peak = limits.get("matmul_bf16_flops_per_s") or limits["matmul_flops_per_s"]
   flops = record["flops"]
   record.update(limits, peak_flops_per_s=peak,
                 of_matmul=None if flops is None else flops / seconds / peak)
   record.update(roofline(flops, record["bytes"], peak, limits["bytes_per_s"], seconds))
+  dots_s = record.get("dots_alone_s")  # the step's own matmuls, one after another (dots_alone)
+  record["dot_share"] = None if dots_s is None else dots_s / seconds
   return record
 
 
 def benchmark_family(family_cls, config, seconds: float = 5.0, repeats: int = 3,
-                     iters: int | None = None, limits: dict | None = None) -> dict:
+                     iters: int | None = None, limits: dict | None = None,
+                     time_dots: bool = True) -> dict:
   """Steady-state speed of a family's jitted chunk on its real data, with XLA's cost of one
-  step and, given the device's limits ({"matmul_flops_per_s", "bytes_per_s"}), its roofline.
+  step and, given the device's limits ({"matmul_flops_per_s", "bytes_per_s"}), its roofline
+  and (time_dots) its dots timed alone (dots_alone), both measured now.
 
   Built as the core loop builds a run (validated config, mesh, data on the device), without
   a workdir: nothing is written.
@@ -180,6 +230,8 @@ def benchmark_family(family_cls, config, seconds: float = 5.0, repeats: int = 3,
   record = {"family": family.name, "iters": iters, "dispatch_s": times,
             "steps_per_s": steps_per_s, "compile_s": compile_s, **compiled_cost(compiled),
             "mesh_devices": mesh.devices.size, **device_info()}
+  if limits and time_dots:
+    record["dots_alone_s"] = dots_alone(compiled)
   if limits:
     place_on_roofline(record, limits, 1.0 / steps_per_s)
   return record

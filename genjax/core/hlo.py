@@ -172,3 +172,45 @@ def hlo_cost(hlo_text: str, trips: bool = True) -> dict:
 
   kernels, flops, num_bytes = count(entry, frozenset({entry})) if entry else np.zeros(3)
   return {"kernels": int(kernels), "flops": float(flops), "bytes": float(num_bytes)}
+
+
+_DIMS = {key: re.compile(key + r"=\{([\d,]*)\}") for key in (
+    "lhs_contracting_dims", "rhs_contracting_dims", "lhs_batch_dims", "rhs_batch_dims")}
+
+
+def _dot_signature(line: str, shapes: dict):
+  """(lhs dtype, lhs dims, rhs dtype, rhs dims, out dtype, ((lhs contracting), (rhs
+  contracting), (lhs batch), (rhs batch))) of a dot: enough to run the same dot again."""
+  out = _arrays(_NAME_AND_SHAPE.search(line).group(2))
+  lhs, rhs = (_arrays(shapes.get(o, "")) for o in _operand_names(line)[:2])
+  if not (out and lhs and rhs):
+    return None
+  dims = tuple(tuple(int(d) for d in m.group(1).split(",") if d) if (m := p.search(line)) else ()
+               for p in _DIMS.values())
+  return (lhs[0][0], tuple(lhs[0][1]), rhs[0][0], tuple(rhs[0][1]), out[0][0], dims)
+
+
+def hlo_dots(hlo_text: str) -> dict:
+  """{dot signature (see _dot_signature): how many times one step runs it}, fused dots and
+  loop bodies included (a loop of known trip count that many times, as in hlo_cost)."""
+  bodies, entry = _computations(hlo_text)
+  shapes = {match.group(1): match.group(2) for lines in bodies.values() for line in lines
+            if (match := _NAME_AND_SHAPE.search(line)) is not None}
+  found: dict = {}
+
+  def walk(name: str, times: int, seen: frozenset) -> None:
+    for line in bodies[name]:
+      if (match := _OPCODE.search(line)) is None:
+        continue
+      if match.group(1) == "dot" and (signature := _dot_signature(line, shapes)):
+        found[signature] = found.get(signature, 0) + times
+      trip = _TRIP_COUNT.search(line) if match.group(1) == "while" else None
+      callees = _callees(line, bodies, seen)
+      if match.group(1) == "conditional":  # one branch runs: count the first
+        callees = callees[:1]
+      for callee in callees:
+        walk(callee, times * (int(trip.group(1)) if trip else 1), seen | {callee})
+
+  if entry:
+    walk(entry, 1, frozenset({entry}))
+  return found

@@ -39,16 +39,19 @@ def analytic_step_flops(config: ml_collections.ConfigDict,
 
 def benchmark_gan(config: ml_collections.ConfigDict, batch_size: int, iters: int | None = None,
                   *, seconds: float = 5.0, repeats: int = 3, limits: dict | None = None,
-                  num_devices: int = 1, compute_dtype: str = "float32") -> dict:
+                  num_devices: int = 1, compute_dtype: str = "float32",
+                  time_dots: bool = True) -> dict:
   """Compile time and steady-state speed of the GAN's chunk at `batch_size` on real data
   (split over num_devices devices; 0: all); iters None picks the chunk from `seconds`.
 
-  limits: the device's {"matmul_flops_per_s", "bytes_per_s"}, measured in the same run.
+  limits: the device's {"matmul_flops_per_s", "bytes_per_s"}, measured in the same run;
+  time_dots: also time the step's dots alone (genjax.core.bench.dots_alone).
   """
   config = ml_collections.ConfigDict(config.to_dict())  # don't mutate the caller's config
   config.update(batch_size=batch_size, compute_dtype=compute_dtype, num_devices=num_devices,
                 eval_interval=0, progress=False)
-  record = bench.benchmark_family(GANFamily, config, seconds, repeats, iters, limits)
+  record = bench.benchmark_family(GANFamily, config, seconds, repeats, iters, limits,
+                                  time_dots)
   analytic = analytic_step_flops(config)
   flops = record["flops"] if record["flops"] is not None else analytic
   record.update(

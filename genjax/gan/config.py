@@ -1,6 +1,7 @@
 """The GAN config's checks, which keys a resume may change, and its learning-rate window."""
 
 from genjax.core import config as config_lib, schedules
+from genjax.core.optimizers import ADAM_FORMS
 from genjax.core.errors import field_error
 from genjax.data.images import DATASETS
 from genjax.gan.losses import LOSSES
@@ -12,8 +13,8 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 RESUMABLE = config_lib.LOOP_RESUMABLE | {
     "sample_interval", "grid_size", "eval_interval", "eval_num", "compute_dtype",
     "lr_schedule", "lr_decay_fraction"}
-# Keys newer than some saved runs, at the value those runs trained with (none yet).
-ADDED_KEYS: dict = {}
+# Keys newer than some saved runs, at the value those runs trained with.
+ADDED_KEYS: dict = {"adam_form": "optax"}
 
 
 def validate(config) -> None:
@@ -27,6 +28,7 @@ def validate(config) -> None:
   c.check_choice(config, "d_update", D_UPDATES)
   c.check_choice(config, "compute_dtype", COMPUTE_DTYPES)
   c.check_choice(config, "arch", ARCHS)
+  c.check_choice(config, "adam_form", ADAM_FORMS)
   c.check_choice(config, "loss", tuple(LOSSES))
   c.check_choice(config, "lr_schedule", ("constant", "linear"))
   c.check_widths(config, ("g_hidden", "d_hidden", "g_channels", "d_channels"))

@@ -9,6 +9,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
+from genjax.core import optimizers
 from genjax.core.config import Static, as_tuple, recipe_of
 from genjax.core.ema import ema_copy
 from genjax.data.images import NUM_CLASSES
@@ -53,13 +54,14 @@ class GANState:
   g_ema: dict  # {"params", "batch_stats"} averaged over steps, or {} without EMA
 
 
-def keras_adam(learning_rate: float, config: ml_collections.ConfigDict):
-  """Adam(lr, beta_1, beta_2) with Keras' epsilon 1e-7 (optax's default is 1e-8).
+def gan_adam(learning_rate: float, config: ml_collections.ConfigDict):
+  """Adam(lr, beta_1, beta_2, eps) in config.adam_form: the tutorial's Keras Adam, or optax's.
 
   Constant rate: a schedule scales the updates in the step (genjax.core.schedules), so the
   optimizer state is the same under every schedule.
   """
-  return optax.adam(learning_rate, b1=config.beta1, b2=config.beta2, eps=config.adam_eps)
+  return optimizers.adam(learning_rate, config.beta1, config.beta2, config.adam_eps,
+                         config.adam_form)
 
 
 # Keys the host loop alone reads: left out of a GAN's recipe, so changing them compiles nothing.
@@ -92,7 +94,7 @@ def build_gan(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> GA
                                             jnp.dtype(config.compute_dtype))
   d_lr = config.d_learning_rate or config.learning_rate
   return GAN(generator=generator, discriminator=discriminator,
-             g_tx=keras_adam(config.learning_rate, config), d_tx=keras_adam(d_lr, config),
+             g_tx=gan_adam(config.learning_rate, config), d_tx=gan_adam(d_lr, config),
              recipe=recipe, mesh=mesh, num_classes=num_classes,
              lr_window=lr_window(config))  # the window depends on num_steps
 

@@ -50,9 +50,10 @@ def _compile(fn, state, data_dev, family, b: int):
 
 
 def benchmark_classifier(config, seconds: float = 5.0, repeats: int = 3,
-                         limits: dict | None = None) -> dict:
+                         limits: dict | None = None, time_dots: bool = True) -> dict:
   """Steps/s of the classifier's training on SST-2 (the mean over an epoch's buckets), XLA's
-  cost of the mean step and, given the device's limits, its roofline. Nothing is written."""
+  cost of the mean step and, given the device's limits, its roofline (and with time_dots,
+  its dots timed alone, bench.dots_alone). Nothing is written."""
   config = ClassifierFamily.validate(config)
   config.segment_batches = 0  # bucket after bucket: the step says which bucket runs
   mesh = sharding.make_mesh(config.num_devices)
@@ -72,6 +73,7 @@ def benchmark_classifier(config, seconds: float = 5.0, repeats: int = 3,
     all_times += times
     buckets.append({"width": int(data_dev[b][0].shape[1]), "share": share, "iters": iters,
                     "steps_per_s": bench.median_rate(iters, times),
+                    "dots_alone_s": bench.dots_alone(compiled) if limits and time_dots else None,
                     **bench.compiled_cost(compiled)})
   step_s = sum(s / r["steps_per_s"] for s, r in zip(shares, buckets))
   record = {"family": family.name, "iters": sum(r["iters"] for r in buckets),
@@ -80,7 +82,8 @@ def benchmark_classifier(config, seconds: float = 5.0, repeats: int = 3,
             "bytes": _weighted([r["bytes"] for r in buckets], shares),
             "kernels": round(_weighted([r["kernels"] for r in buckets], shares)),
             "buckets": buckets, "mesh_devices": mesh.devices.size, **bench.device_info()}
-  if limits:
+  if limits and time_dots:
+    record["dots_alone_s"] = _weighted([r["dots_alone_s"] for r in buckets], shares)
     bench.place_on_roofline(record, limits, step_s)
   return record
 

@@ -90,3 +90,26 @@ def test_a_family_chunk_is_timed_and_placed_on_the_roofline():
   assert record["bound"] in ("compute", "memory", "cache", "overhead")
   assert record["roofline_s"] == pytest.approx(max(record["flops"] / 1e11,
                                                    record["bytes"] / 1e10))
+  assert record["dots_alone_s"] == 0.0 and record["dot_share"] == 0.0  # w x + b: no matmul
+
+
+def test_the_dots_of_a_step_are_listed_with_their_shapes_and_trips():
+  dots = hlo.hlo_dots(loop_program(3).as_text())  # the loop's trips are unknown: one step
+  assert dots == {("f32", (32, 32), "f32", (32, 32), "f32", ((1,), (0,), (), ())): 3}
+  grad_dots = hlo.hlo_dots(rnn_gradient_program(16, 1).as_text())
+  # Forward h @ w, and backward dh @ w^T and h^T @ dh, each once per time step.
+  assert sum(grad_dots.values()) == 3 * 16
+  assert {dims[:2] for *_, dims in grad_dots} == {((1,), (0,)), ((1,), (1,)), ((0,), (0,))}
+
+
+def test_the_dots_alone_is_the_dots_own_time():
+  n = 256
+  chained = jax.jit(lambda x: jax.lax.fori_loop(0, 40, lambda i, x: x @ x * 1e-3, x))
+  compiled = chained.lower(jnp.ones((n, n))).compile()
+  x = jnp.full((n, n), 0.5)
+  bench.timed(compiled, x)
+  measured = min(bench.timed(compiled, x) for _ in range(5))
+  floor = bench.dots_alone(compiled)  # 40 known trips of one dot, plus a scale kernel each
+  # Loose: the test shares the machine with others; a floor counting one trip (or the loop
+  # as one dot) would be 40x off.
+  assert 0.2 * measured < floor < 2.0 * measured

@@ -32,12 +32,16 @@ def check_record(record, batch_size, d_update="keras"):
 def test_benchmark_gan_tiny(data_root):
   record = bench.benchmark_gan(get_config("tiny"), 4, 2, repeats=2, limits=LIMITS)
   check_record(record, 4)
+  # The step's matmuls timed alone: part of the step, not more than the whole (with margin:
+  # the test shares the machine).
+  assert 0 < record["dots_alone_s"] and 0 < record["dot_share"] < 2.0
   assert record["iters"] == 2 and len(record["dispatch_s"]) == 2
 
 
 def test_benchmark_conditional_dcgan(data_root):
   """The cgan recipe trains on labelled images; XLA counts its convolutions' FLOPs."""
-  record = bench.benchmark_gan(get_config("cgan,tiny"), 4, 2, repeats=1, limits=LIMITS)
+  record = bench.benchmark_gan(get_config("cgan,tiny"), 4, 2, repeats=1, limits=LIMITS,
+                               time_dots=False)
   check_record(record, 4, "joint")
   assert record["conditional"] and record["arch"] == "dcgan"
   assert record["flops_per_iter_analytic"] is None and record["flops_source"] == "xla"
@@ -46,7 +50,7 @@ def test_benchmark_conditional_dcgan(data_root):
 def test_analytic_flops_match_xla(data_root):
   """Matmuls are most of the step; XLA also counts bias, activations, BatchNorm and Adam."""
   config = get_config()
-  record = bench.benchmark_gan(config, 32, 2, repeats=1, limits=LIMITS)
+  record = bench.benchmark_gan(config, 32, 2, repeats=1, limits=LIMITS, time_dots=False)
   # Measured at batch 32: XLA 640.1 MFLOP vs 599.6 analytic, 40.5 MFLOP (6.8%) more: Adam over
   # 2.0M parameters (D's 0.53M updated twice), biases, activations, BatchNorm, the loss.
   # XLA below the matmul count would mean it dropped live work, or we counted dead work.
@@ -70,15 +74,22 @@ def run_script(*args, data_root=None):
 
 def test_script_writes_json_with_the_roofline(tmp_path, data_root):
   out = tmp_path / "bench.json"
-  proc = run_script("--batch_sizes", "8", "--seconds", "0.3", "--matmul_n", "256",
-                    "--bandwidth_mb", "8", "--dtypes", "float32,bfloat16", "--json", str(out),
-                    data_root=data_root)
+  proc = run_script("--models", "tutorial,keras", "--batch_sizes", "8", "--seconds", "0.3",
+                    "--matmul_n", "256", "--bandwidth_mb", "8", "--dtypes", "float32,bfloat16",
+                    "--nodots_alone", "--json", str(out), data_root=data_root)
   assert proc.returncode == 0, proc.stderr[-2000:]
   records = json.loads(out.read_text())
+  keras = records.pop(1)  # float32 only, timed in a process of its own
   assert [(r["model"], r["compute_dtype"]) for r in records] == [("tutorial", "float32"),
                                                                  ("tutorial", "bfloat16")]
   for record in records:
     check_record(record, 8)
+    assert "dots_alone_s" not in record  # --nodots_alone
+  assert keras["model"] == "keras" and keras["batch_size"] == 8 and keras["iters_per_s"] > 0
+  assert keras["flops"] == bench.analytic_step_flops(get_config(), 8)
+  assert keras["params"] == 2_027_025  # G 1,493,520 (BatchNorm statistics too), D 533,505
+  speedup = records[0]["iters_per_s"] / keras["iters_per_s"]
+  assert f"tutorial over keras, batch 8: {speedup:.1f}x" in proc.stdout
   # the bfloat16 record's roofline is held against the bfloat16 matmul, measured beside it
   assert "matmul_bf16_flops_per_s" not in records[0] and records[1]["matmul_bf16_flops_per_s"] > 0
   compute_s = records[1]["flops"] / records[1]["matmul_bf16_flops_per_s"]

@@ -31,7 +31,7 @@ def restore_final(config, workdir):
     ("batch_size", 0), ("batch_size", -4), ("latent_dim", 0), ("sample_interval", 0),
     ("log_interval", -1), ("checkpoint_interval", 0), ("num_steps", -1), ("grid_size", 0),
     ("d_update", "seed"), ("learning_rate", 0.0), ("g_hidden", (16, 0)), ("beta1", 1.0),
-    ("dataset", "cifar10")])
+    ("dataset", "cifar10"), ("adam_form", "adamw")])
 def test_bad_config_names_the_field(tiny_config, key, value):
   tiny_config[key] = value
   with pytest.raises(ConfigError, match=f"config.{key}"):
@@ -99,6 +99,24 @@ def test_resume_is_bit_identical_with_spectral_norm_and_ema(data_root, tmp_path)
   resumed, step = restore_final(config, tmp_path / "resumed")
   assert step == 6 and whole.d_state and whole.g_ema
   jax.tree.map(np.testing.assert_array_equal, whole, resumed)
+
+
+@pytest.mark.slow
+def test_a_run_saved_before_the_adam_form_key_resumes_with_optax_adam(tiny_config, tmp_path):
+  older = tiny_config.copy_and_resolve_references()
+  older.update(num_steps=3, adam_form="optax")  # what every run did before the key existed
+  train_gan(older, tmp_path / "run")
+  record_file = tmp_path / "run" / "checkpoints" / "3" / "record" / "metadata"
+  record = json.loads(record_file.read_text())
+  del record["config"]["adam_form"]
+  record_file.write_text(json.dumps(record))
+  before = snapshot(tmp_path / "run")
+  with pytest.raises(CheckpointError, match="adam_form='optax' \\(config says 'keras'\\)"):
+    train_gan(tiny_config, tmp_path / "run")  # the tutorial's Keras Adam now
+  assert snapshot(tmp_path / "run") == before
+  resumed = tiny_config.copy_and_resolve_references()
+  resumed.adam_form = "optax"
+  assert train_gan(resumed, tmp_path / "run")["start_step"] == 3
 
 
 def test_a_decaying_tail_may_follow_a_constant_run_but_not_rewrite_its_past():

@@ -93,10 +93,11 @@ def bce(logits, label):  # -log sigmoid(x) for real, -log(1 - sigmoid(x)) for fa
 
 
 def adam(params, grads, m, v, t, lr=2e-4, b1=0.5, b2=0.999, eps=1e-7):
+  """Keras' Adam: the bias corrections in the step size, eps added to the raw root of v."""
   m = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, m, grads)
   v = jax.tree.map(lambda v, g: b2 * v + (1 - b2) * g * g, v, grads)
-  new = jax.tree.map(lambda p, m, v: p - lr * (m / (1 - b1 ** t)) /
-                     (jnp.sqrt(v / (1 - b2 ** t)) + eps), params, m, v)
+  step_size = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+  new = jax.tree.map(lambda p, m, v: p - step_size * m / (jnp.sqrt(v) + eps), params, m, v)
   return new, m, v
 
 
