@@ -1,8 +1,8 @@
 """The GAN config's checks, which keys a resume may change, and its learning-rate window."""
 
 from genjax.core import config as config_lib, schedules
-from genjax.core.optimizers import ADAM_FORMS
 from genjax.core.errors import field_error
+from genjax.core.optimizers import ADAM_FORMS
 from genjax.data.images import DATASETS
 from genjax.gan.losses import LOSSES
 

@@ -152,7 +152,11 @@ def benchmark_in_subprocess(batch_size: int, seconds: float, data_dir: str | Non
   root = resolve_data_dir(data_dir)
   command = [sys.executable, "-m", "genjax.gan.keras_reference", "--batch_size", str(batch_size),
              "--seconds", str(seconds)] + (["--data_dir", os.path.abspath(root)] if root else [])
-  done = subprocess.run(command, capture_output=True, text=True)
+  # The child finds this genjax even when it runs from a checkout that is not installed.
+  package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+      p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
+  done = subprocess.run(command, capture_output=True, text=True, env=env)
   if done.returncode != 0:
     lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
     raise GenjaxError(f"the Keras baseline failed: {lines[-1]}")

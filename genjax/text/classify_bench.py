@@ -84,6 +84,7 @@ def benchmark_classifier(config, seconds: float = 5.0, repeats: int = 3,
             "buckets": buckets, "mesh_devices": mesh.devices.size, **bench.device_info()}
   if limits and time_dots:
     record["dots_alone_s"] = _weighted([r["dots_alone_s"] for r in buckets], shares)
+  if limits:
     bench.place_on_roofline(record, limits, step_s)
   return record
 

@@ -214,4 +214,8 @@ def test_the_benchmark_weights_each_buckets_program_by_its_steps(data_root):
   assert 1 / record["steps_per_s"] == pytest.approx(short["share"] / short["steps_per_s"]
                                                     + long["share"] / long["steps_per_s"])
   assert record["bound"] in ("compute", "memory", "cache", "overhead")
+  # The dots timed alone: the long bucket's scan runs its dots four times as often.
+  assert long["dots_alone_s"] > 2 * short["dots_alone_s"] > 0
+  assert record["dots_alone_s"] == pytest.approx(short["share"] * short["dots_alone_s"]
+                                                 + long["share"] * long["dots_alone_s"])
 
