@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from genjax.core import cli
 from genjax.core.errors import GenjaxError
 from genjax.data.images import load_dataset
 from genjax.data.source import resolve_data_dir
@@ -67,31 +68,33 @@ def build_models(keras):
   return generator, discriminator, combined
 
 
-def _layers(model, kind: str) -> list:
-  return [layer for layer in model.layers if type(layer).__name__ == kind]
+def _pairs(models, g_params, g_batch_stats, d_params):
+  """(Keras layer, genjax's weights for it in Keras' order) for every layer with weights."""
+  generator, discriminator, _ = models
+
+  def layers(model, kind):
+    return [layer for layer in model.layers if type(layer).__name__ == kind]
+
+  for params, model in ((g_params, generator), (d_params, discriminator)):
+    for i, layer in enumerate(layers(model, "Dense")):
+      yield layer, [np.asarray(params[f"Dense_{i}"][k]) for k in ("kernel", "bias")]
+  for i, layer in enumerate(layers(generator, "BatchNormalization")):
+    name = f"BatchNorm_{i}"
+    yield layer, [np.asarray(g_params[name]["scale"]), np.asarray(g_params[name]["bias"]),
+                  np.asarray(g_batch_stats[name]["mean"]), np.asarray(g_batch_stats[name]["var"])]
 
 
 def set_weights(models, g_params, g_batch_stats, d_params) -> None:
   """Give the Keras models genjax's MLP weights (flax's Dense_i / BatchNorm_i trees)."""
-  generator, discriminator, _ = models
-  for params, model in ((g_params, generator), (d_params, discriminator)):
-    for i, layer in enumerate(_layers(model, "Dense")):
-      layer.set_weights([np.asarray(params[f"Dense_{i}"][k]) for k in ("kernel", "bias")])
-  for i, layer in enumerate(_layers(generator, "BatchNormalization")):
-    name = f"BatchNorm_{i}"
-    layer.set_weights([np.asarray(g_params[name]["scale"]), np.asarray(g_params[name]["bias"]),
-                       np.asarray(g_batch_stats[name]["mean"]),
-                       np.asarray(g_batch_stats[name]["var"])])
+  for layer, weights in _pairs(models, g_params, g_batch_stats, d_params):
+    layer.set_weights(weights)
 
 
 def weight_drift(models, g_params, g_batch_stats, d_params) -> float:
   """Largest absolute difference between the Keras models' weights and genjax's."""
-  generator, discriminator, _ = models
-  keras_weights = [w for m in (generator, discriminator) for w in m.get_weights()]
-  probe = build_models(import_keras())  # same layout, so set_weights orders genjax's the same
-  set_weights(probe, g_params, g_batch_stats, d_params)
-  ours = [w for m in probe[:2] for w in m.get_weights()]
-  return max(float(np.max(np.abs(a - b))) for a, b in zip(keras_weights, ours))
+  return max(float(np.max(np.abs(a - b)))
+             for layer, weights in _pairs(models, g_params, g_batch_stats, d_params)
+             for a, b in zip(layer.get_weights(), weights))
 
 
 def train_iteration(models, real_Bx28x28: np.ndarray, z_d_BxZ: np.ndarray,
@@ -183,7 +186,7 @@ def main(argv=None) -> int:
     images = load_dataset("mnist", "train", args.data_dir)[0]
     record = benchmark_keras(images, args.batch_size, args.seconds)
   except GenjaxError as e:
-    message = str(e).replace("config.data_dir", "--data_dir")  # the flag this command takes
+    message = cli.flag_message(e, {"config.data_dir": "--data_dir"})  # the flag it takes
     print(f"{parser.prog}: error: {message}", file=sys.stderr)
     return 2
   print(json.dumps(record))
