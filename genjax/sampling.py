@@ -1,69 +1,51 @@
 """Samples and scores of any run, whatever its family: the thin layer the entry points call.
 
-The family is read from the run's config.json; each family's own module restores its model
-from the checkpoint's record. Scoring (genjax.eval) sees only the image arrays.
+The run is opened by genjax.core.runs, which picks its family from the checkpoint's record;
+each family's own module draws from the restored model. Scoring (genjax.eval) sees only the
+image arrays.
 """
 
-import json
 from pathlib import Path
 
-import ml_collections
 import numpy as np
 
-from genjax.core.errors import CheckpointError, ConfigError, WorkdirError, field_error
+from genjax.core import runs
+from genjax.core.errors import WorkdirError, field_error
 from genjax.data.images import NUM_CLASSES
 from genjax.eval import scoring
 from genjax.gan import drs, sampling as gan_sampling
 from genjax.vae import sampling as vae_sampling
 
-VAE_MODELS = ("vae", "iwae", "ae")  # runs of experiments/vae_mnist.py (an ae cannot sample)
+IMAGE_FAMILIES = ("gan", "vae")  # the families whose runs draw images
 
 
-def load_run_config(workdir) -> ml_collections.ConfigDict:
-  path = Path(workdir) / "config.json"
-  if not Path(workdir).is_dir():
-    raise WorkdirError(f"workdir {workdir} does not exist", field="workdir")
-  try:
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
-  except (OSError, json.JSONDecodeError) as exc:
-    raise CheckpointError(f"cannot read the run config {path}: {exc}") from None
+def open_run(workdir, step: int | None = None) -> runs.Restored:
+  """A run that draws images, at `step` (None: its newest readable checkpoint)."""
+  return runs.restore(workdir, families=IMAGE_FAMILIES, step=step)
 
 
-def family_of(run_config, workdir) -> str:
-  """"gan" or "vae": the families that sample images."""
-  model = run_config.get("model", "")
-  if model in VAE_MODELS:
-    return "vae"
-  if model == "gan":
-    return "gan"
-  raise ConfigError(f"{workdir} holds a {model!r} run; samples come from GAN and VAE runs")
-
-
-def check_label(label, run_config, workdir) -> None:
+def check_label(label, run: runs.Restored) -> None:
   """A label needs a conditional run and a class in 0..9."""
   if label is None:
     return
-  if not run_config.get("conditional", False):
-    raise field_error("label", f"{label}: {workdir} is not conditional; train with "
+  if not run.config.get("conditional", False):
+    raise field_error("label", f"{label}: {run.workdir} is not conditional; train with "
                       "--config.conditional=True (e.g. the cgan recipe) to sample by class")
   if not isinstance(label, (int, np.integer)) or isinstance(label, bool) or \
       not 0 <= label < NUM_CLASSES:
     raise field_error("label", f"must be a class in 0..{NUM_CLASSES - 1}, got {label!r}")
 
 
-def sampler(workdir, run_config, step: int | None = None, use_drs: bool = False):
-  """fn(num, seed, label) -> images in [0, 1] of the checkpoint at step (None: the newest),
-  restored once; with use_drs, G's samples as the run's DRS fit keeps them."""
-  if family_of(run_config, workdir) == "vae":
-    if step is not None:
-      raise field_error("step", f"{step}: {workdir} is a VAE run, which samples its newest "
-                        "checkpoint only")
+def sampler(run: runs.Restored, use_drs: bool = False):
+  """fn(num, seed, label) -> images in [0, 1] of a restored run; with use_drs, G's samples as
+  the run's DRS fit keeps them."""
+  if run.family == "vae":
     if use_drs:
-      raise field_error("drs", f"keeps a GAN's samples; {workdir} is a VAE run")
-    return lambda num, seed, label: vae_sampling.sample_images(workdir, num, seed, label)
-  draws = gan_sampling.gan_draws(workdir, step)
+      raise field_error("drs", f"keeps a GAN's samples; {run.workdir} is a VAE run")
+    return vae_sampling.draw_of(run)
+  draws = gan_sampling.draws_of(run)
   if use_drs:
-    return drs.rejecting_draw(workdir, draws.chunk, draws.step, draws.num_classes)
+    return drs.rejecting_draw(run.workdir, draws.chunk, draws.step, draws.num_classes)
   return draws.draw
 
 
@@ -77,21 +59,20 @@ def sample_images(workdir, num: int, seed: int = 0, label: int | None = None,
   """(num, 28, 28) float32 in [0, 1]: G in inference mode, or a VAE's decoder means.
 
   label K: every sample of class K (conditional runs); None: a conditional GAN cycles through
-  the classes (balanced), a conditional VAE draws them uniformly. step: that checkpoint of a
-  GAN run (None: the newest). use_drs: keep G's samples by the run's DRS fit.
+  the classes (balanced), a conditional VAE draws them uniformly. step: that checkpoint of the
+  run (None: the newest). use_drs: keep G's samples by the run's DRS fit.
   """
   check_num(num)
-  run_config = load_run_config(workdir)
-  check_label(label, run_config, workdir)
-  return sampler(workdir, run_config, step, use_drs)(num, seed, label)
+  run = open_run(workdir, step)
+  check_label(label, run)
+  return sampler(run, use_drs)(num, seed, label)
 
 
-def sample_by_class(workdir, num: int, seed: int = 0, step: int | None = None,
+def sample_by_class(run: runs.Restored, num: int, seed: int = 0,
                     use_drs: bool = False) -> tuple[np.ndarray, np.ndarray]:
   """(images, labels): about num / 10 samples asked for each class of a conditional run."""
-  run_config = load_run_config(workdir)
-  check_label(0, run_config, workdir)
-  draw = sampler(workdir, run_config, step, use_drs)
+  check_label(0, run)
+  draw = sampler(run, use_drs)
   per_class = [num // NUM_CLASSES + (k < num % NUM_CLASSES) for k in range(NUM_CLASSES)]
   images = [draw(n, gan_sampling.class_seed(seed, k), k) for k, n in enumerate(per_class) if n]
   labels = np.concatenate([np.full(n, k) for k, n in enumerate(per_class) if n])
@@ -133,14 +114,14 @@ def evaluate(samples=None, workdir=None, num: int = 10000, seed: int = 0,
                       scoring.EvaluationError)
   labels = None
   if workdir is not None:
-    run_config = load_run_config(workdir)
-    dataset = dataset or run_config.get("dataset", "mnist")
-    data_dir = data_dir or run_config.get("data_dir") or None
-    if run_config.get("conditional", False):
-      images, labels = sample_by_class(workdir, num, seed, step, use_drs)
+    run = open_run(workdir, step)
+    dataset = dataset or run.config.get("dataset", "mnist")
+    data_dir = data_dir or run.config.get("data_dir") or None
+    if run.config.get("conditional", False):
+      images, labels = sample_by_class(run, num, seed, use_drs)
     else:
-      images = sample_images(workdir, num, seed, step=step, use_drs=use_drs)
-    source = {"workdir": str(workdir), "seed": seed, "step": step}
+      images = sampler(run, use_drs)(num, seed, None)
+    source = {"workdir": str(workdir), "seed": seed, "step": run.step}
     if use_drs:
       source["drs"] = drs.read_record(workdir)
   else:

@@ -3,23 +3,31 @@
 The record is JSON beside the state: the format version, the family, and the full resolved
 config. A restore compares it with the config asking: any key outside the family's resumable
 set that differs is refused, one line naming every such key. Readers (samplers, averaging) can
-rebuild the model from the record alone.
+rebuild the model from the record alone (genjax.core.runs).
 
-A key added to a family's config after runs were saved is absent from their records; the
-family's `added_keys` maps it to the value that reproduces what those runs did, and every read
-of a record fills it in, so old runs resume, sample and score as they were trained.
+A checkpoint of another format is refused: genjax keeps no code for older layouts. A kept step
+that cannot be read (a damaged disk, a copy cut short) is set aside by a resuming run, which
+goes on from the newest step that reads.
 """
 
 import json
+import shutil
+import sys
 from pathlib import Path
 
 import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from genjax.core import sharding
 from genjax.core.errors import CheckpointError
 
-FORMAT = 1  # bump when a state or record layout changes; older checkpoints are refused
+FORMAT = 2  # bump when a state or record layout changes; other formats are refused
+UNREADABLE_DIR = "checkpoints_unreadable"  # where a resuming run sets unreadable steps aside
+
+
+class UnreadableCheckpoint(CheckpointError):
+  """A kept step whose files cannot be read (as opposed to one from another config)."""
 
 
 def make_record(family: str, config) -> dict:
@@ -47,27 +55,33 @@ def save(manager: ocp.CheckpointManager, step: int, state, record: dict) -> None
   manager.wait_until_finished()
 
 
-def _one_line(exc: Exception) -> str:
+def _reason(exc: Exception) -> str:
+  """The first words of a storage library's error (TensorStore's run to hundreds of characters)."""
   text = " ".join(str(exc).split())
-  return f"{type(exc).__name__}: {text[:300]}"
+  return f"{type(exc).__name__}: {text[:80]}{'...' if len(text) > 80 else ''}"
 
 
-def read_record(manager: ocp.CheckpointManager, step: int, added_keys=None) -> dict:
-  """The record saved at `step`, checked for this genjax's format; config keys it predates
-  filled in from `added_keys` ({key: the value older runs had in effect})."""
+def unreadable(manager, step: int, exc: Exception) -> UnreadableCheckpoint:
+  where = Path(manager.directory) / str(step)
+  err = UnreadableCheckpoint(
+      f"checkpoint step {step} is unreadable ({_reason(exc)}); move {where} aside to use the "
+      "step before it, or train in another --workdir")
+  err.reason = _reason(exc)
+  return err
+
+
+def read_record(manager: ocp.CheckpointManager, step: int) -> dict:
+  """The record saved at `step`, checked for this genjax's format."""
   where = Path(manager.directory) / str(step)
   try:
     record = manager.restore(step, args=ocp.args.Composite(
         record=ocp.args.JsonRestore()))["record"]
   except Exception as exc:  # orbax raises many types for damaged or foreign files
-    raise CheckpointError(f"checkpoint {where} is corrupt, unreadable or from another program "
-                          f"({_one_line(exc)})") from None
-  if not isinstance(record, dict) or record.get("format") != FORMAT:
-    found = record.get("format") if isinstance(record, dict) else None
+    raise unreadable(manager, step, exc) from None
+  found = record.get("format") if isinstance(record, dict) else None
+  if found != FORMAT or not isinstance(record.get("config"), dict):
     raise CheckpointError(f"checkpoint {where} has format {found}; this genjax reads format "
-                          f"{FORMAT}: train a new run in another --workdir")
-  older = json.loads(json.dumps(dict(added_keys or {}), default=list))  # as JSON holds them
-  record["config"] = {**older, **record["config"]}
+                          f"{FORMAT} only: train a new run in another --workdir")
   return record
 
 
@@ -90,24 +104,14 @@ def check_record(saved: dict, expected: dict, where, resumable=frozenset()) -> N
                           + ", ".join(diffs) + "; use another --workdir")
 
 
-def restore_latest(manager, abstract_state, expected: dict, resumable=frozenset(),
-                   check=None, added_keys=None):
-  """(state, step) from the newest checkpoint, or (None, None) when there is none.
+def restore_step(manager, step: int, abstract_state, expected: dict | None = None,
+                 resumable=frozenset(), check=None):
+  """The state saved at `step`, after checking its record against `expected` (when given).
 
   check(saved_record, step): a family's own rule on top of the key comparison.
   """
-  step = manager.latest_step()
-  if step is None:
-    return None, None
-  return restore_step(manager, step, abstract_state, expected, resumable, check,
-                      added_keys), step
-
-
-def restore_step(manager, step: int, abstract_state, expected: dict | None = None,
-                 resumable=frozenset(), check=None, added_keys=None):
-  """The state saved at `step`, after checking its record against `expected` (when given)."""
   where = Path(manager.directory) / str(step)
-  saved = read_record(manager, step, added_keys)
+  saved = read_record(manager, step)
   if expected is not None:
     check_record(saved, expected, where, resumable)
   if check is not None:
@@ -116,14 +120,71 @@ def restore_step(manager, step: int, abstract_state, expected: dict | None = Non
     restored = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state)))["state"]
     jax.block_until_ready(restored)
-    # Orbax restores the saved shapes whatever the template says: compare them here.
-    shape = lambda x: (tuple(x.shape), str(x.dtype))  # noqa: E731
-    if jax.tree.map(shape, restored) != jax.tree.map(shape, abstract_state):
-      raise ValueError("saved shapes or dtypes differ from the model's")
   except Exception as exc:
-    raise CheckpointError(f"checkpoint {where} is corrupt or does not fit this model "
-                          f"({_one_line(exc)})") from None
+    raise unreadable(manager, step, exc) from None
+  # Orbax restores the saved shapes whatever the template says: compare them here.
+  shape = lambda x: (tuple(x.shape), str(x.dtype))  # noqa: E731
+  if jax.tree.map(shape, restored) != jax.tree.map(shape, abstract_state):
+    raise CheckpointError(f"checkpoint {where} does not fit this model (its saved shapes or "
+                          "dtypes differ); use another --workdir")
   return restored
+
+
+def restore_newest(manager, restore_one, set_aside: bool = False):
+  """(restore_one(step), step) for the newest kept step that reads, or (None, None) when none
+  is kept. restore_one(step) raises UnreadableCheckpoint for a step whose files cannot be read.
+
+  Newer steps that cannot be read are reported in one line each on stderr and, with set_aside
+  (a resuming run), moved to UNREADABLE_DIR beside the checkpoints, never deleted. When no kept
+  step reads, the newest one's error is raised and nothing is moved. Any other error (a step
+  from another config or model: a wrong workdir, not damage) is raised at once.
+  """
+  skipped = []
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      restored = restore_one(step)
+    except UnreadableCheckpoint as exc:
+      skipped.append((step, exc))
+      continue
+    if skipped and set_aside:
+      _sync("checkpoints read")  # no process still reads a step process 0 moves
+    for bad_step, exc in skipped:
+      _report_unreadable(manager, bad_step, exc.reason, step, set_aside)
+    if skipped and set_aside:
+      _sync("checkpoints set aside")
+      manager.reload()  # the manager's list of kept steps, without those set aside
+    return restored, step
+  if skipped:
+    raise skipped[0][1]
+  return None, None
+
+
+def restore_latest(manager, abstract_state, expected: dict | None = None,
+                   resumable=frozenset(), check=None, set_aside: bool = False):
+  """(state, step): `restore_newest` of `restore_step` with one template and check."""
+  return restore_newest(manager, lambda step: restore_step(
+      manager, step, abstract_state, expected, resumable, check), set_aside)
+
+
+def _sync(name: str) -> None:
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
+def _report_unreadable(manager, step: int, reason: str, used: int, set_aside: bool) -> None:
+  """One line on stderr (process 0); with set_aside, the step's folder moved out of the way."""
+  where = Path(manager.directory) / str(step)
+  aside = where.parent.parent / UNREADABLE_DIR / str(step)
+  note = f"using step {used}"
+  if set_aside:
+    if sharding.is_primary_process():
+      aside.parent.mkdir(exist_ok=True)
+      if aside.exists():  # set aside before, at the same step: keep both
+        aside = aside.with_name(f"{step}.{len(list(aside.parent.iterdir()))}")
+      shutil.move(str(where), str(aside))
+    note += f"; moved it to {aside}"
+  if sharding.is_primary_process():
+    print(f"warning: checkpoint step {step} is unreadable ({reason}); {note}", file=sys.stderr)
 
 
 class BestKeeper:

@@ -32,10 +32,10 @@ class Family:
   Hooks with a default may be left alone. `self.config` and `self.mesh` are set for them.
   """
 
-  name = ""  # stored in every checkpoint's record
+  name = ""  # stored in every checkpoint's record; genjax.core.runs.FAMILIES maps it back
+  readers: tuple = ()  # the commands that read its runs (named when another command is given one)
   metric_names: tuple = ()  # per-step metrics the chunk returns
   resumable = config_lib.LOOP_RESUMABLE  # config keys a resume may change
-  added_keys: dict = {}  # keys newer than some saved runs: {key: the value those runs used}
 
   @classmethod
   def validate(cls, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -56,6 +56,12 @@ class Family:
 
   def init_state(self):
     """The initial train state (also traced under eval_shape for a restore's template)."""
+    raise NotImplementedError
+
+  @classmethod
+  def from_record(cls, config: ml_collections.ConfigDict, mesh) -> tuple:
+    """(static definition, abstract train state) of a saved run's config (its checkpoint's
+    record), without its data: what genjax.core.runs needs to restore any of its steps."""
     raise NotImplementedError
 
   def chunk(self, state, data_dev, num_steps: int):
@@ -110,9 +116,19 @@ class MetricsLog:
 
   @staticmethod
   def read(path: Path) -> list[dict]:
+    """The file's rows; a last line cut short (a process killed while appending) is dropped."""
     if not path.exists():
       return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for i, line in enumerate(lines):
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError:
+        if i < len(lines) - 1:  # damage inside the file, not a cut-short append
+          raise WorkdirError(f"{path}: line {i + 1} is not JSON; move the file aside to "
+                             "resume without its history") from None
+    return rows
 
   def append(self, rows: list[dict]) -> None:
     lines = [json.dumps(r) + "\n" for r in rows]
@@ -192,10 +208,11 @@ def save_if_finite(manager, step: int, state, record: dict, last_saved: int) -> 
 
 
 def restore_or_init(family: Family, manager, record: dict):
-  """(state on the mesh, start step): the newest checkpoint, checked, or a fresh state."""
+  """(state on the mesh, start step): the newest readable checkpoint, checked (newer unreadable
+  ones set aside), or a fresh state."""
   abstract = sharding.abstract_replicated(jax.eval_shape(family.init_state), family.mesh)
   state, start_step = checkpoint.restore_latest(manager, abstract, record, family.resumable,
-                                                family.check_resume, family.added_keys)
+                                                family.check_resume, set_aside=True)
   if state is None:
     state, start_step = family.init_state(), 0
   return sharding.put_replicated(state, family.mesh), start_step

@@ -13,8 +13,6 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 RESUMABLE = config_lib.LOOP_RESUMABLE | {
     "sample_interval", "grid_size", "eval_interval", "eval_num", "compute_dtype",
     "lr_schedule", "lr_decay_fraction"}
-# Keys newer than some saved runs, at the value those runs trained with.
-ADDED_KEYS: dict = {"adam_form": "optax"}
 
 
 def validate(config) -> None:

@@ -92,7 +92,7 @@ class GANFamily(Family):
   name = "gan"
   metric_names = steps.METRIC_NAMES
   resumable = gan_config.RESUMABLE
-  added_keys = gan_config.ADDED_KEYS
+  readers = ("sample.py", "evaluate.py", "average_checkpoints.py", "fit_drs.py")
 
   @classmethod
   def validate(cls, config):
@@ -119,6 +119,11 @@ class GANFamily(Family):
 
   def init_state(self):
     return init_state(self.gan, self.init_key, self.image_shape)
+
+  @classmethod
+  def from_record(cls, config, mesh):
+    gan = build_gan(config, mesh)
+    return gan, jax.eval_shape(lambda: init_state(gan, jax.random.key(0)))
 
   def chunk(self, state, data_dev, num_steps):
     images_dev, labels_dev = data_dev

@@ -7,11 +7,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from genjax.core import checkpoint, sharding
-from genjax.core.errors import CheckpointError
+from genjax.core import runs
 from genjax.data.images import NUM_CLASSES
-from genjax.gan.config import ADDED_KEYS, RESUMABLE
-from genjax.gan.state import build_gan, generate, init_state
+from genjax.gan.state import generate
 
 SAMPLE_BATCH = 1000  # bounded memory for any number of samples
 
@@ -23,34 +21,12 @@ def images_01(gan, state, z_BxZ, labels_B):
 
 
 def restore_generators(workdir, steps):
-  """(gan, config, [(state, step), ...]) for each of `steps` (None: the newest), one model.
-
-  The model is built from the checkpoint's own record, replicated onto this process's first
-  device whatever device count wrote it.
-  """
-  manager = checkpoint.open_manager(workdir, max_to_keep=None, create=False)
-  try:
-    kept = sorted(manager.all_steps())
-    if not kept:
-      raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}")
-    for step in steps:
-      if step is not None and step not in kept:
-        raise CheckpointError(f"no checkpoint of step {step} in "
-                              f"{checkpoint.checkpoint_dir(workdir)} (it has {kept})")
-    steps = [kept[-1] if step is None else step for step in steps]
-    record = checkpoint.read_record(manager, steps[-1], ADDED_KEYS)
-    if record["family"] != "gan":
-      raise CheckpointError(f"{workdir} holds a {record['family']!r} run, not a GAN's")
-    config = ml_collections.ConfigDict(record["config"])
-    gan = build_gan(config)
-    abstract = sharding.abstract_replicated(
-        jax.eval_shape(lambda: init_state(gan, jax.random.key(0))), sharding.make_mesh(1))
-    restored = [(checkpoint.restore_step(manager, step, abstract, record, RESUMABLE,
-                                         added_keys=ADDED_KEYS), step)
-                for step in steps]
-  finally:
-    manager.close()
-  return gan, config, restored
+  """(gan, config, [(state, step), ...]) for each of `steps` (None: the newest readable), the
+  model built once from the run's record, replicated onto this process's first device whatever
+  device count wrote it."""
+  with runs.RunFolder(workdir, families=("gan",)) as folder:
+    restored = [folder.restore(step) for step in steps]
+  return restored[-1].static, restored[-1].config, [(r.state, r.step) for r in restored]
 
 
 def restore_generator(workdir, step: int | None = None):
@@ -76,7 +52,12 @@ class Draws(NamedTuple):
 
 def gan_draws(workdir, step: int | None = None) -> Draws:
   """The image streams of a GAN checkpoint (None: the newest), restored once."""
-  gan, state, config, step = restore_generator(workdir, step)
+  return draws_of(runs.restore(workdir, families=("gan",), step=step))
+
+
+def draws_of(run: runs.Restored) -> Draws:
+  """The image streams of a restored GAN checkpoint."""
+  gan, state, config, step = run.static, run.state, run.config, run.step
 
   def chunk(seed: int, label: int | None, i: int) -> np.ndarray:
     z = jax.random.normal(jax.random.fold_in(jax.random.key(seed), i * SAMPLE_BATCH),

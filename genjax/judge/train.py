@@ -186,6 +186,11 @@ class JudgeFamily(loop.Family):
   def init_state(self):
     return init_state(self.trainer, self.init_key)
 
+  @classmethod
+  def from_record(cls, config, mesh):
+    trainer = build_trainer(config)
+    return trainer, jax.eval_shape(lambda: init_state(trainer, jax.random.key(0)))
+
   def chunk(self, state, data_dev, num_steps):
     images_dev, labels_dev = data_dev
     return self.chunk_fn(state, images_dev, labels_dev, self.perm_key, self.step_key, num_steps)

@@ -17,8 +17,6 @@ CHOICES = {"model": MODELS, "dataset": DATASETS, "binarization": BINARIZATIONS,
 RESUMABLE = config_lib.LOOP_RESUMABLE | {
     "num_epochs", "sample_interval", "grid_size", "eval_num", "eval_iwae_k", "eval_nll_k",
     "eval_batch", "eval_k_chunk", "eval_interval", "eval_interval_num"}
-# Keys newer than some saved runs, at the value those runs trained with (none yet).
-ADDED_KEYS: dict = {}
 
 
 def validate(config) -> None:

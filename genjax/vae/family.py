@@ -54,7 +54,7 @@ def quick_eval(setup: VAESetup, state, test, key, config) -> dict:
 class VAEFamily(loop.Family):
   name = "vae"
   resumable = vae_config.RESUMABLE
-  added_keys = vae_config.ADDED_KEYS
+  readers = ("sample.py", "evaluate.py")
 
   @classmethod
   def validate(cls, config):
@@ -79,6 +79,11 @@ class VAEFamily(loop.Family):
 
   def init_state(self):
     return init_state(self.setup, self.init_key)
+
+  @classmethod
+  def from_record(cls, config, mesh):
+    setup = build_setup(config, mesh)
+    return setup, jax.eval_shape(lambda: init_state(setup, jax.random.key(0)))
 
   def chunk(self, state, data_dev, num_steps):
     pixels_dev, labels_dev = data_dev

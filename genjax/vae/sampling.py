@@ -5,36 +5,15 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax.core import checkpoint
-from genjax.core.errors import CheckpointError, ConfigError
+from genjax.core import runs
+from genjax.core.errors import ConfigError
 from genjax.vae import data as vae_data
-from genjax.vae.config import ADDED_KEYS, RESUMABLE
 from genjax.vae.models import NUM_CLASSES
-from genjax.vae.state import build_setup, decode_mean, init_state
+from genjax.vae.state import decode_mean
 
 SAMPLE_BATCH = 1000  # bounded memory for any number of samples
 # Compiled once per model (a setup hashes by its config), not per call.
 _decode_mean = jax.jit(decode_mean, static_argnums=0)
-
-
-def restore_vae(workdir):
-  """(setup, state, config, step) of the newest checkpoint in workdir."""
-  manager = checkpoint.open_manager(workdir, max_to_keep=None, create=False)
-  try:
-    step = manager.latest_step()
-    if step is None:
-      raise CheckpointError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}")
-    record = checkpoint.read_record(manager, step, ADDED_KEYS)
-    if record["family"] != "vae":
-      raise CheckpointError(f"{workdir} holds a {record['family']!r} run, not a VAE's")
-    config = ml_collections.ConfigDict(record["config"])
-    setup = build_setup(config)
-    abstract = jax.eval_shape(lambda: init_state(setup, jax.random.key(0)))
-    state = checkpoint.restore_step(manager, step, abstract, record, RESUMABLE,
-                                    added_keys=ADDED_KEYS)
-  finally:
-    manager.close()
-  return setup, state, config, step
 
 
 def sample_labels(conditional: bool, label: int | None, key, n: int):
@@ -47,21 +26,33 @@ def sample_labels(conditional: bool, label: int | None, key, n: int):
   return vae_data.one_hot(jnp.full((n,), label))
 
 
-def sample_images(workdir, num: int, seed: int = 0, label: int | None = None) -> np.ndarray:
-  """(num, 28, 28) float32 in [0, 1]: E[x|z] (Bernoulli probabilities) for z ~ N(0, I).
+def sample_images(workdir, num: int, seed: int = 0, label: int | None = None,
+                  step: int | None = None) -> np.ndarray:
+  """(num, 28, 28) float32 in [0, 1] of the checkpoint at `step` (None: the newest)."""
+  return draw_of(runs.restore(workdir, families=("vae",), step=step))(num, seed, label)
+
+
+def draw_of(run: runs.Restored):
+  """draw(num, seed, label) -> (num, 28, 28) float32 in [0, 1]: E[x|z] (Bernoulli
+  probabilities) for z ~ N(0, I), decoded by a restored VAE.
 
   A conditional run decodes every z with `label`, or with None with labels drawn uniformly,
   so that the samples follow the marginal p(x). A seed's z are the same whatever the label.
   """
-  setup, state, config, _ = restore_vae(workdir)
+  setup, state, config = run.static, run.state, run.config
   if config.model == "ae":
-    raise ConfigError(f"{workdir} holds an 'ae' run: a deterministic autoencoder has no prior "
-                      "to sample from; train --config.model=vae or iwae")
-  key = jax.random.key(seed)
-  labels_key = jax.random.split(key)[1]  # a stream apart from the z draws' fold_in(key, i)
-  chunks = []
-  for i in range(0, num, SAMPLE_BATCH):
-    z = jax.random.normal(jax.random.fold_in(key, i), (SAMPLE_BATCH, config.latent_dim))
-    y = sample_labels(config.conditional, label, jax.random.fold_in(labels_key, i), SAMPLE_BATCH)
-    chunks.append(np.asarray(_decode_mean(setup, state.params, z, y)))
-  return np.clip(np.concatenate(chunks)[:num], 0.0, 1.0).astype(np.float32)
+    raise ConfigError(f"{run.workdir} holds an 'ae' run: a deterministic autoencoder has no "
+                      "prior to sample from; train --config.model=vae or iwae")
+
+  def draw(num: int, seed: int, label: int | None) -> np.ndarray:
+    key = jax.random.key(seed)
+    labels_key = jax.random.split(key)[1]  # a stream apart from the z draws' fold_in(key, i)
+    chunks = []
+    for i in range(0, num, SAMPLE_BATCH):
+      z = jax.random.normal(jax.random.fold_in(key, i), (SAMPLE_BATCH, config.latent_dim))
+      y = sample_labels(config.conditional, label, jax.random.fold_in(labels_key, i),
+                        SAMPLE_BATCH)
+      chunks.append(np.asarray(_decode_mean(setup, state.params, z, y)))
+    return np.clip(np.concatenate(chunks)[:num], 0.0, 1.0).astype(np.float32)
+
+  return draw

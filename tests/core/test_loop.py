@@ -141,13 +141,30 @@ def test_another_family_or_format_is_refused(tmp_path):
       train_toy(get_config(), folder)
 
 
-def test_a_corrupt_checkpoint_is_refused_and_nothing_is_written(tmp_path):
-  train_toy(get_config(), tmp_path / "run")
-  for path in (tmp_path / "run" / "checkpoints" / "12").rglob("*"):
+def spoil(folder):
+  for path in folder.rglob("*"):
     if path.is_file():
       path.write_bytes(b"garbage")
+
+
+def test_an_unreadable_newest_checkpoint_is_set_aside_and_the_run_resumes_before_it(tmp_path,
+                                                                                   capfd):
+  whole = train_toy(get_config(), tmp_path / "whole")
+  shorter = get_config()
+  shorter.num_steps = 8
+  train_toy(shorter, tmp_path / "run")
+  spoil(tmp_path / "run" / "checkpoints" / "8")
+  resumed = train_toy(get_config(), tmp_path / "run")
+  assert resumed["start_step"] == 4 and (resumed["w"], resumed["b"]) == (whole["w"], whole["b"])
+  assert (tmp_path / "run" / checkpoint.UNREADABLE_DIR / "8").is_dir()
+  assert "warning: checkpoint step 8 is unreadable" in capfd.readouterr().err
+
+
+def test_when_every_checkpoint_is_unreadable_the_run_is_refused_and_nothing_is_written(tmp_path):
+  train_toy(get_config(), tmp_path / "run")
+  spoil(tmp_path / "run" / "checkpoints")
   before = snapshot(tmp_path / "run")
-  with pytest.raises(CheckpointError, match="corrupt"):
+  with pytest.raises(CheckpointError, match="checkpoint step 12 is unreadable"):
     train_toy(get_config(), tmp_path / "run")
   assert snapshot(tmp_path / "run") == before
 
@@ -169,3 +186,17 @@ def test_an_unwritable_workdir_is_named(tmp_path):
   blocker.write_text("not a folder")
   with pytest.raises(WorkdirError, match="a_file"):
     train_toy(get_config(), blocker / "run")
+
+
+def test_a_row_cut_short_at_the_end_of_the_metrics_is_dropped_and_damage_inside_is_named(
+    tmp_path):
+  path = tmp_path / "metrics.jsonl"
+  path.write_text('{"step": 1, "loss": 0.5}\n{"step": 2, "loss": 0.4}\n{"step": 3, "lo')
+  assert [r["step"] for r in loop.MetricsLog.read(path)] == [1, 2]
+  log = loop.MetricsLog(path, resume_step=2)  # a resume rewrites the file without it
+  assert path.read_text() == '{"step": 1, "loss": 0.5}\n{"step": 2, "loss": 0.4}\n'
+  log.append([{"step": 3, "loss": 0.3}])
+  assert [r["step"] for r in loop.MetricsLog.read(path)] == [1, 2, 3]
+  path.write_text('{"step": 1, "loss": 0.5}\n{"step": 2, "lo\n{"step": 3, "loss": 0.3}\n')
+  with pytest.raises(WorkdirError, match="metrics.jsonl: line 2 is not JSON"):
+    loop.MetricsLog.read(path)

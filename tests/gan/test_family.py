@@ -101,24 +101,6 @@ def test_resume_is_bit_identical_with_spectral_norm_and_ema(data_root, tmp_path)
   jax.tree.map(np.testing.assert_array_equal, whole, resumed)
 
 
-@pytest.mark.slow
-def test_a_run_saved_before_the_adam_form_key_resumes_with_optax_adam(tiny_config, tmp_path):
-  older = tiny_config.copy_and_resolve_references()
-  older.update(num_steps=3, adam_form="optax")  # what every run did before the key existed
-  train_gan(older, tmp_path / "run")
-  record_file = tmp_path / "run" / "checkpoints" / "3" / "record" / "metadata"
-  record = json.loads(record_file.read_text())
-  del record["config"]["adam_form"]
-  record_file.write_text(json.dumps(record))
-  before = snapshot(tmp_path / "run")
-  with pytest.raises(CheckpointError, match="adam_form='optax' \\(config says 'keras'\\)"):
-    train_gan(tiny_config, tmp_path / "run")  # the tutorial's Keras Adam now
-  assert snapshot(tmp_path / "run") == before
-  resumed = tiny_config.copy_and_resolve_references()
-  resumed.adam_form = "optax"
-  assert train_gan(resumed, tmp_path / "run")["start_step"] == 3
-
-
 def test_a_decaying_tail_may_follow_a_constant_run_but_not_rewrite_its_past():
   constant = checkpoint.make_record("gan", get_config("tiny"))
   tail = get_config("tiny")
