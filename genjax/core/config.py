@@ -13,6 +13,10 @@ from genjax.core.errors import field_error
 LOOP_POSITIVE_INTS = ("log_interval", "checkpoint_interval", "keep_checkpoints",
                       "steps_per_dispatch")
 LOOP_NON_NEGATIVE_INTS = ("num_steps", "num_devices", "seed")
+# Keys only the host loop reads, never a compiled function: no family's recipe holds them.
+LOOP_HOST_KEYS = frozenset({
+    "data_dir", "seed", "log_interval", "print_interval", "checkpoint_interval",
+    "keep_checkpoints", "steps_per_dispatch", "progress", "num_devices"})
 # Keys a resumed run may change: they steer the host loop, not the trajectory.
 LOOP_RESUMABLE = frozenset({
     "num_steps", "data_dir", "log_interval", "print_interval", "checkpoint_interval",
@@ -93,12 +97,14 @@ def as_tuple(value):
   return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-def recipe_of(config, host_keys) -> ml_collections.FrozenConfigDict:
-  """The config without the keys only the host loop reads: what compiled functions depend on.
+def recipe_of(config, host_keys=()) -> ml_collections.FrozenConfigDict:
+  """The config without the keys only the host reads (LOOP_HOST_KEYS and a family's own
+  `host_keys`): what compiled functions depend on.
 
   Frozen and hashable, so a static definition holding it can key jit's caches."""
+  left_out = LOOP_HOST_KEYS | set(host_keys)
   return ml_collections.FrozenConfigDict(
-      {k: v for k, v in config.to_dict().items() if k not in set(host_keys)})
+      {k: v for k, v in config.to_dict().items() if k not in left_out})
 
 
 class Static:
@@ -114,14 +120,6 @@ class Static:
 
   def __eq__(self, other):
     return type(self) is type(other) and self._key() == other._key()
-
-  @property
-  def latent_dim(self) -> int:
-    return self.recipe.latent_dim
-
-  @property
-  def batch_size(self) -> int:
-    return self.recipe.batch_size
 
 
 def apply_variant(config: ml_collections.ConfigDict, variant: str, variants: dict,

@@ -11,7 +11,6 @@ Over many processes every process runs every step, evaluation and checkpoint sav
 """
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import tqdm
 
 from genjax.core import checkpoint, config as config_lib, sharding
 from genjax.core.errors import GenjaxError, TrainingDiverged, WorkdirError
+from genjax.core.files import write_atomic
 from genjax.core.runner import all_finite, next_chunk_length
 
 
@@ -34,6 +34,10 @@ class Family:
 
   name = ""  # stored in every checkpoint's record; genjax.core.runs.FAMILIES maps it back
   readers: tuple = ()  # the commands that read its runs (named when another command is given one)
+  # fn(config, mesh): the static definition (model, optimizer, recipe) of a resolved config;
+  # fn(static, key): a fresh train state. Wrapped in staticmethod; `from_record` uses both.
+  make_static = None
+  make_state = None
   metric_names: tuple = ()  # per-step metrics the chunk returns
   resumable = config_lib.LOOP_RESUMABLE  # config keys a resume may change
 
@@ -62,7 +66,8 @@ class Family:
   def from_record(cls, config: ml_collections.ConfigDict, mesh) -> tuple:
     """(static definition, abstract train state) of a saved run's config (its checkpoint's
     record), without its data: what genjax.core.runs needs to restore any of its steps."""
-    raise NotImplementedError
+    static = cls.make_static(config, mesh)
+    return static, jax.eval_shape(lambda: cls.make_state(static, jax.random.key(0)))
 
   def chunk(self, state, data_dev, num_steps: int):
     """(state, {name: per-step values}) after `num_steps` steps in one dispatch; donates state."""
@@ -110,9 +115,7 @@ class MetricsLog:
     self.path, self.writer = path, writer
     self.kept = [r for r in self.read(path) if r["step"] <= resume_step]
     if writer:  # atomic: the other processes may be reading the old file
-      tmp = path.with_name(path.name + ".tmp")
-      tmp.write_text("".join(json.dumps(r) + "\n" for r in self.kept))
-      os.replace(tmp, path)
+      write_atomic(path, "".join(json.dumps(r) + "\n" for r in self.kept))
 
   @staticmethod
   def read(path: Path) -> list[dict]:
@@ -233,8 +236,8 @@ def train(family_cls: type[Family], config: ml_collections.ConfigDict, workdir) 
       state, start_step = restore_or_init(family, manager, record)
       writer = sharding.is_primary_process()
       if writer:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2,
-                                                                        sort_keys=True))
+        write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2,
+                                                                         sort_keys=True))
       log = MetricsLog(workdir / "metrics.jsonl", start_step, writer)
       run = Run(workdir, config, log, start_step, record)
       state, step, train_s = _loop(family, run, manager, state, family.device_data(data))
@@ -253,6 +256,20 @@ def train(family_cls: type[Family], config: ml_collections.ConfigDict, workdir) 
     raise lost from None
   finally:
     family.close()
+
+
+def trained_text(summary: dict, unit: str = "steps") -> str:
+  """What one invocation of `train` did, for an entry point's done: line: its own steps, time
+  and rate, and where it resumed from ("2000 iterations in 21.5 s (93 it/s)", "resumed from
+  step 2000: 1000 iterations to step 3000 in 10.2 s (98 it/s)")."""
+  start, end, seconds = summary["start_step"], summary["step"], summary["train_s"]
+  if start and end == start:
+    return f"0 {unit}: the run was at step {end} already"
+  rate = (end - start) / max(seconds, 1e-9)
+  rate_text = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
+  done = (f"{end - start} {unit}" + (f" to step {end}" if start else "")
+          + f" in {seconds:.1f} s ({rate_text} it/s)")
+  return f"resumed from step {start}: {done}" if start else done
 
 
 def _loop(family: Family, run: Run, manager, state, data_dev):

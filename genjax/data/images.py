@@ -19,6 +19,7 @@ DATASETS = ("mnist", "fashion_mnist")
 # TFDS names use an underscore; the folders of original files use a hyphen.
 DATASET_FOLDERS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 SPLITS = ("train", "test")
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}  # both datasets
 BACKENDS = ("auto", "idx", "tfds")
 SPLIT_FILES = {
   "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from genjax.core import checkpoint
 from genjax.core.errors import WorkdirError, field_error
+from genjax.core.files import write_atomic
 from genjax.gan.sampling import restore_generators
 from genjax.gan.state import GAN, balanced_labels, sampling_variables
 
@@ -88,7 +89,7 @@ def average_checkpoints(workdir, steps, out, standing_batches: int = 200, seed: 
         gan, variables, jax.random.key(seed), standing_batches, config.batch_size)
     variables = {**variables, "batch_stats": stats}
   out = check_out_dir(out, workdir)
-  (out / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
+  write_atomic(out / "config.json", config.to_json_best_effort(indent=2, sort_keys=True))
   manager = checkpoint.open_manager(out, max_to_keep=None)
   try:
     checkpoint.save(manager, steps[-1], with_generator(gan, last_state, variables),
@@ -97,5 +98,5 @@ def average_checkpoints(workdir, steps, out, standing_batches: int = 200, seed: 
     manager.close()
   record = {"workdir": str(workdir), "steps": steps, "standing_batches": standing_batches,
             "batch_size": config.batch_size, "seed": seed}
-  (out / "averaged_from.json").write_text(json.dumps(record, indent=2))
+  write_atomic(out / "averaged_from.json", json.dumps(record, indent=2))
   return record

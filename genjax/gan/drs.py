@@ -27,6 +27,7 @@ import optax
 
 from genjax.core import checkpoint, runner, sharding
 from genjax.core.errors import CheckpointError, ConfigError, GenjaxError, WorkdirError, field_error
+from genjax.core.files import write_atomic
 from genjax.data.images import load_dataset, scale_to_tanh_range
 from genjax.gan import losses
 from genjax.gan.models import DCGANDiscriminator
@@ -229,7 +230,7 @@ def fit(workdir, num_steps: int = 3000, pool_per_class: int = 6000, percentile: 
             "percentile": percentile, "thresholds": thresholds.tolist(),
             "holdout": fit_metrics, "expected_acceptance": accept,
             "fit_s": round(time.perf_counter() - t0, 1)}
-  (out / RECORD).write_text(json.dumps(record, indent=2))  # last: its presence marks a whole fit
+  write_atomic(out / RECORD, json.dumps(record, indent=2))  # last: its presence marks a whole fit
   return record
 
 

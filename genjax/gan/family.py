@@ -93,6 +93,7 @@ class GANFamily(Family):
   metric_names = steps.METRIC_NAMES
   resumable = gan_config.RESUMABLE
   readers = ("sample.py", "evaluate.py", "average_checkpoints.py", "fit_drs.py")
+  make_static, make_state = staticmethod(build_gan), staticmethod(init_state)
 
   @classmethod
   def validate(cls, config):
@@ -119,11 +120,6 @@ class GANFamily(Family):
 
   def init_state(self):
     return init_state(self.gan, self.init_key, self.image_shape)
-
-  @classmethod
-  def from_record(cls, config, mesh):
-    gan = build_gan(config, mesh)
-    return gan, jax.eval_shape(lambda: init_state(gan, jax.random.key(0)))
 
   def chunk(self, state, data_dev, num_steps):
     images_dev, labels_dev = data_dev

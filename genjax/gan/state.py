@@ -39,6 +39,14 @@ class GAN(Static):
   def _key(self):
     return (self.recipe, self.mesh, self.lr_window)
 
+  @property
+  def latent_dim(self) -> int:
+    return self.recipe.latent_dim
+
+  @property
+  def batch_size(self) -> int:
+    return self.recipe.batch_size
+
 
 @flax.struct.dataclass
 class GANState:
@@ -64,11 +72,10 @@ def gan_adam(learning_rate: float, config: ml_collections.ConfigDict):
                          config.adam_form)
 
 
-# Keys the host loop alone reads: left out of a GAN's recipe, so changing them compiles nothing.
-HOST_KEYS = ("model", "dataset", "data_dir", "seed", "num_steps", "log_interval",
-             "print_interval", "sample_interval", "grid_size", "checkpoint_interval",
-             "keep_checkpoints", "eval_interval", "eval_num", "steps_per_dispatch", "progress",
-             "num_devices")
+# Besides the loop's, keys the host alone reads: left out of a GAN's recipe, so changing them
+# compiles nothing.
+HOST_KEYS = ("model", "dataset", "num_steps", "sample_interval", "grid_size", "eval_interval",
+             "eval_num")
 
 
 def build_networks(config, num_classes: int, dtype):

@@ -18,11 +18,11 @@ import optax
 
 from genjax.core import config as config_lib, loop, runner, schedules, sharding
 from genjax.core.errors import ConfigError, WorkdirError, field_error
-from genjax.data.images import DATASETS, NUM_CLASSES, load_dataset
+from genjax.core.files import write_atomic
+from genjax.data.images import DATASETS, NUM_CLASSES, SPLIT_SIZES, load_dataset
 from genjax.judge.cnn import CNN, accuracy_percent, build_cnn, data_sha256, predict
 from genjax.nn.augment import translate_BxHxW
 
-TRAIN_SIZE = 60_000  # MNIST and Fashion-MNIST training sets
 METRIC_NAMES = ("loss", "accuracy")
 RESUMABLE = config_lib.LOOP_RESUMABLE | {"out_dir", "eval_batch_size", "test_limit"}
 
@@ -48,7 +48,7 @@ class ClassifierState:
 
 def steps_per_epoch(config) -> int:
   """Whole batches per epoch; the remainder rotates with each epoch's permutation."""
-  return (config.train_limit or TRAIN_SIZE) // config.batch_size
+  return (config.train_limit or SPLIT_SIZES["train"]) // config.batch_size
 
 
 def build_trainer(config) -> Trainer:
@@ -123,13 +123,7 @@ def validate(config) -> None:
   c.check_bools(config, ("augment",))
   if steps_per_epoch(config) == 0:
     raise field_error("config.batch_size", f"{config.batch_size} exceeds the "
-                      f"{config.train_limit or TRAIN_SIZE} training images")
-
-
-def write_atomic(path: Path, payload: bytes) -> None:
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_bytes(payload)
-  os.replace(tmp, path)  # a reader never sees half a file
+                      f"{config.train_limit or SPLIT_SIZES['train']} training images")
 
 
 def check_out_dir(out_dir) -> Path | None:
@@ -154,6 +148,8 @@ class JudgeFamily(loop.Family):
   name = "judge"
   metric_names = METRIC_NAMES
   resumable = RESUMABLE
+  make_static = staticmethod(lambda config, mesh: build_trainer(config))
+  make_state = staticmethod(init_state)
 
   @classmethod
   def validate(cls, config):
@@ -185,11 +181,6 @@ class JudgeFamily(loop.Family):
 
   def init_state(self):
     return init_state(self.trainer, self.init_key)
-
-  @classmethod
-  def from_record(cls, config, mesh):
-    trainer = build_trainer(config)
-    return trainer, jax.eval_shape(lambda: init_state(trainer, jax.random.key(0)))
 
   def chunk(self, state, data_dev, num_steps):
     images_dev, labels_dev = data_dev

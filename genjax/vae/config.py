@@ -4,10 +4,9 @@ import math
 
 from genjax.core import config as config_lib, schedules
 from genjax.core.errors import field_error
-from genjax.data.images import DATASETS
+from genjax.data.images import DATASETS, SPLIT_SIZES
 from genjax.vae.data import BINARIZATIONS
 
-TRAIN_SIZE = 60_000  # MNIST and Fashion-MNIST training sets
 MODELS = ("vae", "iwae", "ae")
 CHOICES = {"model": MODELS, "dataset": DATASETS, "binarization": BINARIZATIONS,
            "decoder": ("bernoulli", "gaussian"), "arch": ("mlp", "conv"),
@@ -48,7 +47,7 @@ def resolve(config):
   validate(config)
   config = config.copy_and_resolve_references()
   if not config.num_steps:
-    config.num_steps = math.ceil(config.num_epochs * TRAIN_SIZE / config.batch_size)
+    config.num_steps = math.ceil(config.num_epochs * SPLIT_SIZES["train"] / config.batch_size)
   return config
 
 

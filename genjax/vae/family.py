@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from genjax.core import loop, plotting, sharding
+from genjax.core.files import write_atomic
 from genjax.vae import config as vae_config, data as vae_data, eval as vae_eval
 from genjax.vae import plots as vae_plots, steps as vae_steps
 from genjax.vae.models import NUM_CLASSES
@@ -55,6 +56,7 @@ class VAEFamily(loop.Family):
   name = "vae"
   resumable = vae_config.RESUMABLE
   readers = ("sample.py", "evaluate.py")
+  make_static, make_state = staticmethod(build_setup), staticmethod(init_state)
 
   @classmethod
   def validate(cls, config):
@@ -79,11 +81,6 @@ class VAEFamily(loop.Family):
 
   def init_state(self):
     return init_state(self.setup, self.init_key)
-
-  @classmethod
-  def from_record(cls, config, mesh):
-    setup = build_setup(config, mesh)
-    return setup, jax.eval_shape(lambda: init_state(setup, jax.random.key(0)))
 
   def chunk(self, state, data_dev, num_steps):
     pixels_dev, labels_dev = data_dev
@@ -145,7 +142,7 @@ def finish(setup: VAESetup, state, config, run: loop.Run, x_test, labels_test, k
             "active_units": vae_eval.active_units(codes)}
   if not run.writer:
     return {"eval": result, "pictures": []}
-  (workdir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+  write_atomic(workdir / "eval.json", json.dumps(result, indent=2) + "\n")
   # Process 0 alone draws the pictures, from its own copy of the parameters.
   pictures = vae_plots.save_pictures(setup, sharding.local_copy(state.params), x_test,
                                      labels_test, workdir, picture_key, config.grid_size,

@@ -126,11 +126,11 @@ def save_pictures(setup: VAESetup, params, x_NxHxW, labels_N, workdir, key, grid
                        title=f"{name}: test inputs / reconstructions")
   written.append("reconstructions.png")
   if stochastic:
-    z = jax.random.normal(key, (grid_size ** 2, setup.latent_dim))
+    z = jax.random.normal(key, (grid_size ** 2, setup.recipe.latent_dim))
     grid("samples.png", decode(z, uniform_labels(setup, jax.random.fold_in(key, 1), len(z))),
          grid_size, grid_size, "samples from the prior")
     if setup.conditional:
-      z, labels = class_grid_inputs(jax.random.fold_in(key, 2), setup.latent_dim)
+      z, labels = class_grid_inputs(jax.random.fold_in(key, 2), setup.recipe.latent_dim)
       grid("samples_by_class.png", decode(z, vae_data.one_hot(labels)), NUM_CLASSES, 10,
            "prior samples, row k given label k, one z per column")
 
@@ -146,7 +146,7 @@ def save_pictures(setup: VAESetup, params, x_NxHxW, labels_N, workdir, key, grid
   y_sweep = None if y_NxC is None else np.repeat(y_NxC[:1], len(sweep_NxZ), axis=0)
   grid("traversal.png", decode(sweep_NxZ, y_sweep), len(dims), STEPS,
        f"traversal of dims {', '.join(map(str, dims))} (rows), mean +- 3 std")
-  if setup.latent_dim == 2:
+  if setup.recipe.latent_dim == 2:
     if not setup.conditional:  # it would have one manifold per class: see samples_by_class
       side = 20
       tiles = plotting.tile_grid(decode(manifold_codes(codes_NxZ, stochastic, side)), side,

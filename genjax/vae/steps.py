@@ -56,7 +56,7 @@ def sample_batch(setup: VAESetup, pixels_NxHxW, key: jax.Array, labels_N=None):
   """(x_BxHxW, y_BxC): a uniform draw with replacement, made model inputs on device (fresh
   bits if dynamic), and its one-hot labels (None without labels_N)."""
   idx_key, bits_key = jax.random.split(key)
-  idx_B = jax.random.randint(idx_key, (setup.batch_size,), 0, pixels_NxHxW.shape[0])
+  idx_B = jax.random.randint(idx_key, (setup.recipe.batch_size,), 0, pixels_NxHxW.shape[0])
   x_BxHxW = vae_data.to_inputs(pixels_NxHxW[idx_B], setup.recipe.binarization, bits_key)
   y_BxC = None if labels_N is None else vae_data.one_hot(labels_N[idx_B])
   # With a mesh each device takes a slice of the same global batch; XLA all-reduces gradients.

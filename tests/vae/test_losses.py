@@ -183,7 +183,7 @@ def test_every_model_has_finite_loss_and_gradients(overrides):
   assert set(metrics) | {"loss"} == set(vae_steps.METRIC_NAMES[setup.recipe.model])
   assert np.isfinite(loss) and all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
   y2 = None if y is None else y[:2]
-  assert decode(setup, params, jnp.zeros((2, setup.latent_dim)), y2).shape == (2, 28, 28)
+  assert decode(setup, params, jnp.zeros((2, setup.recipe.latent_dim)), y2).shape == (2, 28, 28)
   if overrides.get("learn_decoder_std"):
     assert float(jnp.abs(grads["decoder_log_std"])) > 0
 
@@ -191,7 +191,7 @@ def test_every_model_has_finite_loss_and_gradients(overrides):
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 def test_conditional_model_uses_the_label(arch):
   setup, params = tiny_setup(conditional=True, arch=arch, conv_channels=(4, 8))
-  x, z = binary_images(), jax.random.normal(jax.random.key(1), (4, setup.latent_dim))
+  x, z = binary_images(), jax.random.normal(jax.random.key(1), (4, setup.recipe.latent_dim))
   y3, y5 = (vae_data.one_hot(jnp.full(4, label)) for label in (3, 5))
   assert not np.allclose(decode(setup, params, z, y3), decode(setup, params, z, y5))
   (mean3, logvar3), (mean5, logvar5) = encode(setup, params, x, y3), encode(setup, params, x, y5)
