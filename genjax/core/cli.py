@@ -7,7 +7,9 @@ the user typed: `--config.KEY`, `--NAME`, or what a script maps them to (`--data
 import os
 import re
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
 from absl import app, flags, logging
@@ -35,20 +37,42 @@ def _joined_others() -> bool:
   return jax is not None and jax.distributed.is_initialized()
 
 
-def exit_now(code: int):
-  """sys.exit, or, in a run over many processes, os._exit after flushing: at exit JAX waits
-  for every process to shut down together, and for one that has stopped it would wait for the
-  heartbeat timeout and then abort with a C++ stack trace."""
-  if _joined_others():
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-  sys.exit(code)
+# Held by the thread that ends the process; never released (the process exits).
+_ending = threading.Lock()
+
+
+def end_process(line: str, code: int):
+  """Prints line on stderr and exits with code.
+
+  In a run over many processes: os._exit after flushing, as at exit JAX waits for every process
+  to shut down together, and for one that has stopped it would wait for the heartbeat timeout
+  and then abort with a C++ stack trace. There a failing collective, a signal and another
+  process's end (genjax.core.sharding) may each end the process at once: the first says its
+  line, the others wait here for the exit.
+  """
+  if not _joined_others():
+    print(line, file=sys.stderr)
+    sys.exit(code)
+  while True:
+    try:
+      _ending.acquire()
+      break
+    except KeyboardInterrupt:  # a Ctrl-C while another thread is ending the process
+      continue
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except (OSError, RuntimeError, ValueError):  # a signal handler inside a write
+      pass
+  try:  # os.write: a handler may run while the main thread is inside sys.stderr's own write
+    os.write(2, f"{line}\n".encode(errors="replace"))
+  except OSError:  # nobody reads stderr any more (a launcher that died): exit all the same
+    pass
+  os._exit(code)
 
 
 def fail(message: str, code: int = 2):
-  print(f"error: {message}", file=sys.stderr)
-  exit_now(code)
+  end_process(f"error: {message}", code)
 
 
 def run(fn, *args, flag_names: dict | None = None, **kwargs):
@@ -60,11 +84,15 @@ def run(fn, *args, flag_names: dict | None = None, **kwargs):
     fail(flag_message(exc, flag_names), 1)
   except KeyboardInterrupt:
     if _joined_others():  # no process knows where the others stopped: no save
-      print("interrupted: rerun to resume from the last checkpoint", file=sys.stderr)
-    else:
-      print("interrupted: the last completed chunk was checkpointed; rerun to resume",
-            file=sys.stderr)
-    exit_now(130)
+      end_process("interrupted: rerun to resume from the last checkpoint", 130)
+    end_process("interrupted: the last completed chunk was checkpointed; rerun to resume", 130)
+  except Exception as exc:
+    if not _joined_others():
+      raise
+    # A bug's traceback, then an exit that does not wait at JAX's shutdown barrier for the
+    # others, which may be blocked in a collective this process will never join.
+    traceback.print_exc()
+    end_process(f"error: {type(exc).__name__} in this process; the run stops", 1)
 
 
 def _bad_override_message(exc: Exception, argv) -> str:

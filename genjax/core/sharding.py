@@ -1,9 +1,13 @@
 """Data parallelism with jax.sharding: a 1-D `data` mesh, batch split, state replicated; and the
 start of a run over many processes (hosts), from the environment."""
 
+import atexit
 import os
 import re
+import selectors
+import signal
 import socket
+import threading
 import time
 from typing import NamedTuple
 
@@ -12,6 +16,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from genjax.core import cli
 from genjax.core.errors import ConfigError, GenjaxError
 
 DATA_AXIS = "data"
@@ -24,6 +29,9 @@ AUTO_VAR = "GENJAX_DISTRIBUTED"  # 1: JAX's own detection (Cloud TPU, SLURM, JAX
 INIT_TIMEOUT_VAR = "GENJAX_INIT_TIMEOUT"  # seconds every process waits for the others to join
 HEARTBEAT_TIMEOUT_VAR = "GENJAX_HEARTBEAT_TIMEOUT"  # seconds of silence that declare one dead
 DEFAULT_INIT_TIMEOUT, DEFAULT_HEARTBEAT_TIMEOUT = 15, 10
+# The file descriptor of a socket genjax.launch bound and listens on at the coordinator's
+# address, inherited by process 0.
+LISTEN_FD_VAR = "GENJAX_COORDINATOR_FD"
 
 
 class Cluster(NamedTuple):
@@ -81,7 +89,8 @@ def maybe_initialize_distributed() -> None:
   (Cloud TPU, SLURM, or JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID). Afterwards
   jax.devices() lists every process's devices. A bad setting, a coordinator nobody answers at,
   or a process that never joins is a ConfigError naming the variable, within the
-  initialization timeout.
+  initialization timeout. Once joined, SIGTERM or the end of another process ends this one
+  with one line (`stop_with_the_others`).
   """
   if jax.distributed.is_initialized():
     return
@@ -99,24 +108,48 @@ def maybe_initialize_distributed() -> None:
                   heartbeat_timeout_seconds=heartbeat_timeout)
   if cluster is None:
     jax.distributed.initialize(**timeouts)
+    stop_with_the_others({})
     return
-  roll_call(cluster, init_timeout)
+  lifelines = roll_call(cluster, init_timeout)
+  bind = None
+  if cluster.process_id == 0:  # JAX's coordination service listens there, not on [::]
+    family, host, port = resolve(cluster.address)
+    bind = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
   jax.distributed.initialize(coordinator_address=cluster.address,
                              num_processes=cluster.num_processes,
-                             process_id=cluster.process_id, **timeouts)
+                             process_id=cluster.process_id, coordinator_bind_address=bind,
+                             **timeouts)
+  stop_with_the_others(lifelines)
 
 
-def roll_call(cluster: Cluster, timeout_s: int) -> None:
+def resolve(address: str) -> tuple[int, str, int]:
+  """(family, IP, port) of a HOST:PORT address; a ConfigError if its host is unknown."""
+  host, _, port = address.rpartition(":")
+  try:
+    family, _, _, _, sockaddr = socket.getaddrinfo(host.strip("[]"), int(port),
+                                                   type=socket.SOCK_STREAM)[0]
+  except (socket.gaierror, UnicodeError) as exc:
+    raise ConfigError(f"{ADDRESS_VAR}={address}: cannot resolve {host} "
+                      f"({getattr(exc, 'strerror', None) or exc})", field=ADDRESS_VAR) from None
+  return family, sockaddr[0], int(port)
+
+
+def roll_call(cluster: Cluster, timeout_s: int) -> dict[int, socket.socket]:
   """Before JAX starts, every process tells process 0 (at the coordinator's address) its id and
   count, so that a coordinator nobody answers at, a process that never comes, an id given twice
-  or counts that differ are one ConfigError on every process within timeout_s. (JAX itself would
-  end the process with a C++ stack trace after its timeout, and does not compare counts.)"""
+  or counts that differ are one ConfigError on every process within timeout_s. (JAX itself ends
+  every process with a C++ stack trace after its timeout for the first three, and lets
+  processes with different counts join.) Returns the connections, kept open as lifelines:
+  process 0's to each other process, the others' to process 0."""
   if cluster.process_id == 0:
-    verdict = _hear_roll_call(cluster, timeout_s)
+    verdict, conns = _hear_roll_call(cluster, timeout_s)
   else:
-    verdict = _answer_roll_call(cluster, timeout_s)
+    verdict, conns = _answer_roll_call(cluster, timeout_s)
   if verdict != "ok":
+    for conn in conns.values():
+      conn.close()
     raise ConfigError(verdict)
+  return conns
 
 
 def _read_line(conn: socket.socket) -> str:
@@ -129,20 +162,24 @@ def _read_line(conn: socket.socket) -> str:
   return data.decode(errors="replace").strip()
 
 
-def _listen(port: int) -> socket.socket:
-  if socket.has_dualstack_ipv6():
-    return socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True)
-  return socket.create_server(("", port))
+def _listen(cluster: Cluster) -> socket.socket:
+  """Process 0's listener at the coordinator's address: the one genjax.launch bound for it
+  (so that no other program takes the port in between), or a new one."""
+  fd = os.environ.pop(LISTEN_FD_VAR, "")
+  if fd.isdigit():
+    return socket.socket(fileno=int(fd))
+  family, host, port = resolve(cluster.address)
+  return socket.create_server((host, port), family=family)
 
 
-def _hear_roll_call(cluster: Cluster, timeout_s: int) -> str:
+def _hear_roll_call(cluster: Cluster, timeout_s: int) -> tuple[str, dict]:
   """Process 0: waits for processes 1..N-1; tells each the verdict ("ok" or the problem)."""
   count, port = cluster.num_processes, int(cluster.address.rpartition(":")[2])
   try:
-    server = _listen(port)
+    server = _listen(cluster)
   except OSError as exc:
     return (f"{ADDRESS_VAR}={cluster.address}: process 0 cannot listen on port {port} "
-            f"({exc.strerror or exc})")
+            f"({exc.strerror or exc})"), {}
   deadline, peers, verdict = time.monotonic() + timeout_s, {}, "ok"
   with server:
     while len(peers) < count - 1 and verdict == "ok" and time.monotonic() < deadline:
@@ -169,15 +206,17 @@ def _hear_roll_call(cluster: Cluster, timeout_s: int) -> str:
       verdict = (f"{COUNT_VAR}={count} but process(es) {listed} did not join at "
                  f"{cluster.address} within {timeout_s} s ({INIT_TIMEOUT_VAR})")
     for conn in (c for conns in peers.values() for c in conns):
-      with conn:
-        try:
-          conn.sendall(verdict.encode() + b"\n")
-        except OSError:
-          pass  # that process has gone; it reports its own error
-  return verdict
+      try:
+        conn.sendall(verdict.encode() + b"\n")
+      except OSError:
+        pass  # that process has gone; it reports its own error
+      if verdict != "ok":
+        conn.close()
+  return verdict, {process_id: conns[0] for process_id, conns in peers.items()
+                   if verdict == "ok"}
 
 
-def _answer_roll_call(cluster: Cluster, timeout_s: int) -> str:
+def _answer_roll_call(cluster: Cluster, timeout_s: int) -> tuple[str, dict]:
   """Processes 1..N-1: check in with process 0 (retrying until it listens); its verdict."""
   host, _, port = cluster.address.rpartition(":")
   deadline = time.monotonic() + timeout_s
@@ -189,17 +228,73 @@ def _answer_roll_call(cluster: Cluster, timeout_s: int) -> str:
       if time.monotonic() >= deadline:
         return (f"{ADDRESS_VAR}={cluster.address}: no process 0 answered there within "
                 f"{timeout_s} s ({exc.strerror or exc}); check the address and that process 0 "
-                f"is running ({INIT_TIMEOUT_VAR} sets the wait)")
+                f"is running ({INIT_TIMEOUT_VAR} sets the wait)"), {}
       time.sleep(0.25)
-  with conn:
-    # Process 0 answers once every process has joined, or at its own deadline.
-    conn.settimeout(timeout_s + 5)
-    try:
-      conn.sendall(f"genjax {cluster.process_id} {cluster.num_processes}\n".encode())
-      verdict = _read_line(conn)
-    except OSError:
-      verdict = ""
-  return verdict or (f"{ADDRESS_VAR}={cluster.address}: process 0 stopped during the roll call")
+  # Process 0 answers once every process has joined, or at its own deadline.
+  conn.settimeout(timeout_s + 5)
+  try:
+    conn.sendall(f"genjax {cluster.process_id} {cluster.num_processes}\n".encode())
+    verdict = _read_line(conn)
+  except OSError:
+    verdict = ""
+  return (verdict or f"{ADDRESS_VAR}={cluster.address}: process 0 stopped during the roll "
+          "call"), {0: conn}
+
+
+# Set at a normal exit (before JAX's own shutdown, which waits for every process): from then
+# on a closed lifeline is another process exiting normally.
+_exiting = threading.Event()
+_wakeup = []  # the socket pair SIGTERM writes to: kept open while the process lives
+
+
+def stop_with_the_others(lifelines: dict[int, socket.socket]) -> None:
+  """Once joined: SIGTERM, or the end of the process at the other end of a lifeline, ends this
+  process at once with one line (cli.end_process), even while it waits inside a collective.
+
+  Otherwise JAX's coordination client aborts the process with a C++ stack trace when process 0
+  ends, and process 0 waits for its heartbeat timeout to learn that another one has ended.
+  genjax.launch sends SIGTERM to the others when one ends, and a cluster's scheduler before it
+  takes the hosts back. (This replaces the SIGTERM handler of JAX's preemption notifier;
+  genjax does not save at preemption.)
+  """
+  atexit.register(_exiting.set)  # registered after JAX's own exit hook: runs before it
+  wake_r, wake_w = socket.socketpair()
+  wake_w.setblocking(False)
+  _wakeup.extend((wake_r, wake_w))
+  on_main = threading.current_thread() is threading.main_thread()
+  if on_main:
+    signal.signal(signal.SIGTERM, lambda *_: _stopped("SIGTERM arrived", 143))
+    # The handler above runs only when the main thread runs Python; the byte the signal
+    # writes here wakes the watcher below at once.
+    theirs = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+    if theirs != -1:  # an event loop's: it keeps it, and SIGTERM waits for the main thread
+      signal.set_wakeup_fd(theirs)
+  selector = selectors.DefaultSelector()
+  selector.register(wake_r, selectors.EVENT_READ, None)
+  for process_id, conn in lifelines.items():
+    conn.setblocking(True)
+    selector.register(conn, selectors.EVENT_READ, process_id)
+  threading.Thread(target=_watch, args=(selector,), name="genjax-lifelines",
+                   daemon=True).start()
+
+
+def _watch(selector) -> None:
+  while True:
+    for key, _ in selector.select():
+      try:
+        data = key.fileobj.recv(64)
+      except OSError:
+        data = b""
+      if key.data is None and bytes([signal.SIGTERM]) in data:
+        _stopped("SIGTERM arrived", 143)
+      elif not data:
+        selector.unregister(key.fileobj)
+        if key.data is not None and not _exiting.is_set():
+          _stopped(f"process {key.data} of the run ended", 1)
+
+
+def _stopped(reason: str, code: int) -> None:
+  cli.end_process(f"stopped: {reason}; rerun to resume from the last checkpoint", code)
 
 
 def is_primary_process() -> bool:
@@ -249,7 +344,12 @@ def make_mesh(num_devices: int = 0) -> Mesh:
   if num_devices < 0 or num_devices > len(devices):
     raise ConfigError(f"config.num_devices={num_devices} but {len(devices)} device(s) are "
                       f"available ({devices[0].platform}); use 0 for all")
-  return Mesh(np.array(devices[:num_devices or len(devices)]), (DATA_AXIS,))
+  chosen = devices[:num_devices or len(devices)]
+  idle = sorted(set(range(jax.process_count())) - {d.process_index for d in chosen})
+  if idle:  # a process without a device in the mesh would hold no part of the state
+    raise ConfigError(f"config.num_devices={num_devices} leaves process {idle[0]} of "
+                      f"{jax.process_count()} without a device; use 0 for all devices")
+  return Mesh(np.array(chosen), (DATA_AXIS,))
 
 
 def check_divisible(batch_size: int, mesh: Mesh, field: str = "config.batch_size") -> None:

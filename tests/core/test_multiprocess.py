@@ -5,18 +5,32 @@ real family under the launcher."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from genjax.launch import free_port
+from genjax.launch import GRACE_S
 from tests.conftest import PROJECT_ROOT, assert_one_line_error, snapshot
 
 TOY = str(PROJECT_ROOT / "tests" / "core" / "toy_run.py")
 ALL_DEVICES = "num_devices=0"
+# A run that would take a minute: one event a step, each 0.1 s.
+SLOW = ("num_steps=600", "sample_interval=1", "checkpoint_interval=1000", "event_sleep_s=0.1")
+# What JAX and Python print when they abort a process.
+CRASH_DUMPS = ("Fatal Python error", "Terminating process", "Check failure", "Traceback",
+               "coordination_service", "    @ ")
+
+
+def free_port() -> int:
+  """A port free now, for processes started by hand (genjax.launch binds its own)."""
+  with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    return probe.getsockname()[1]
 
 
 def launch(workdir, *overrides, processes=2, devices_per_process=1, timeout=180):
@@ -118,7 +132,8 @@ def test_a_killed_process_stops_the_other_and_the_run_resumes_bit_identical(tmp_
   killed_at = time.monotonic()
   _, stderr = procs[0].communicate(timeout=60)
   assert time.monotonic() - killed_at < 60
-  errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+  # One line: its collective failed, or it saw process 1's end first.
+  errors = [line for line in stderr.splitlines() if line.startswith(("error:", "stopped:"))]
   assert procs[0].returncode != 0 and len(errors) == 1, stderr[-3000:]
   assert "Traceback" not in stderr
   resumed, _ = launch(workdir, *slow)
@@ -143,6 +158,13 @@ def test_bad_cluster_settings_are_one_line_and_write_nothing(tmp_path):
     assert_one_line_error(result, needle)
     assert time.monotonic() - started < 30
   assert snapshot(tmp_path) == {}
+  launched = subprocess.run(  # a mesh that leaves a process without a device
+      [sys.executable, "-m", "genjax.launch", "--num_processes=2", "--", TOY,
+       str(tmp_path / "run"), "num_devices=1"], capture_output=True, text=True, timeout=120,
+      cwd=PROJECT_ROOT, env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)))
+  assert launched.returncode == 1 and "Traceback" not in launched.stderr
+  assert "--config.num_devices=1 leaves process 1 of 2 without a device" in launched.stderr
+  assert not (tmp_path / "run" / "checkpoints").exists()
   result = subprocess.run([sys.executable, "-m", "genjax.launch", "--num_processes=0", "--",
                            TOY], capture_output=True, text=True, cwd=PROJECT_ROOT)
   assert result.returncode == 2 and "--num_processes must be at least 1" in result.stderr
@@ -168,3 +190,125 @@ def test_the_gan_trains_over_two_processes_as_over_two_devices(tmp_path, data_ro
             if "d_loss" in r]
   assert training_rows(tmp_path / "two") == training_rows(tmp_path / "one")
   assert len(training_rows(tmp_path / "two")) > 1
+
+
+def start_launcher(workdir):
+  """A slow toy run under genjax.launch: (the launcher, {process id: pid}) once under way."""
+  launcher = subprocess.Popen(
+      [sys.executable, "-m", "genjax.launch", "--num_processes=2", "--devices_per_process=1",
+       "--", TOY, str(workdir), ALL_DEVICES, *SLOW], stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+      env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)))
+  deadline = time.monotonic() + 120
+  while not (workdir / "events" / "3.txt").exists():  # process 0 writes it after step 3
+    assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+    time.sleep(0.1)
+  return launcher, children(launcher.pid)
+
+
+def children(pid: int) -> dict:
+  """{GENJAX_PROCESS_ID: pid} of the processes that `pid` started, read from /proc."""
+  found = {}
+  for entry in Path("/proc").iterdir():
+    try:
+      if not entry.name.isdigit() or parent(entry) != pid:
+        continue
+      env = (entry / "environ").read_bytes().split(b"\0")
+    except OSError:  # ended meanwhile
+      continue
+    ids = [item.split(b"=", 1)[1] for item in env if item.startswith(b"GENJAX_PROCESS_ID=")]
+    found[int(ids[0])] = int(entry.name)
+  return found
+
+
+def parent(proc_entry: Path) -> int:
+  return int((proc_entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def own_lines(lines: list, process_id: int) -> list:
+  """The lines of one process in the launcher's stderr (process 0's carry no prefix)."""
+  if process_id:
+    return [line for line in lines if line.startswith(f"[process {process_id}] ")]
+  return [line for line in lines if not line.startswith("[process ")]
+
+
+def ended_together(launcher, pids: dict, since: float, limit_s: float = 30, last_own: int = 1):
+  """The launcher's (stderr lines, seconds from `since` to its exit), once checked that every
+  process said at most one line and no crash dump, and that none is left running. The last
+  `last_own` lines are the launcher's own."""
+  _, stderr = launcher.communicate(timeout=limit_s)
+  took = time.monotonic() - since
+  lines = stderr.splitlines()
+  assert not any(dump in stderr for dump in CRASH_DUMPS), stderr[-3000:]
+  for process_id, pid in pids.items():
+    assert len(own_lines(lines[:len(lines) - last_own], process_id)) <= 1, stderr[-3000:]
+    with pytest.raises(ProcessLookupError):
+      os.kill(pid, 0)
+  return lines, took
+
+
+@pytest.mark.parametrize("victim", [1, 0])
+def test_the_launcher_names_a_killed_process_and_stops_the_other(tmp_path, victim):
+  launcher, pids = start_launcher(tmp_path / "run")
+  assert sorted(pids) == [0, 1]
+  os.kill(pids[victim], signal.SIGKILL)
+  lines, took = ended_together(launcher, pids, time.monotonic())
+  assert launcher.returncode == 128 + signal.SIGKILL and took < 30
+  assert lines[-1] == (f"error: process {victim} of 2 was killed by SIGKILL; the others were "
+                       "stopped"), lines
+  said = own_lines(lines[:-1], 1 - victim)
+  assert len(said) == 1, lines
+  assert said[0].removeprefix("[process 1] ").startswith(("stopped:", "error:")), lines
+
+
+def running(pid: int) -> bool:
+  """Whether `pid` still runs (an orphan that ended may stay a zombie nobody reaps)."""
+  try:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return False
+
+
+def test_the_workers_stop_when_the_launcher_itself_is_killed(tmp_path):
+  launcher, pids = start_launcher(tmp_path / "run")
+  launcher.kill()
+  launcher.communicate()
+  deadline = time.monotonic() + 30
+  while any(running(pid) for pid in pids.values()):
+    assert time.monotonic() < deadline, "a worker outlived its launcher"
+    time.sleep(0.1)
+
+
+def test_ctrl_c_stops_every_process_at_once(tmp_path):
+  launcher, pids = start_launcher(tmp_path / "run")
+  launcher.send_signal(signal.SIGINT)
+  lines, took = ended_together(launcher, pids, time.monotonic(), GRACE_S + 10, last_own=0)
+  assert launcher.returncode == 130 and took < GRACE_S, lines  # none needed SIGKILL
+
+
+def test_a_failed_process_is_named_and_the_others_killed_after_the_grace(tmp_path):
+  script = tmp_path / "exits.py"
+  script.write_text("import os, signal, sys, time\n"
+                    "if os.environ['GENJAX_PROCESS_ID'] == '1':\n"
+                    "  time.sleep(0.5)\n"
+                    "  sys.exit(3)\n"
+                    "signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stays until SIGKILL\n"
+                    "time.sleep(60)\n")
+  started = time.monotonic()
+  result = subprocess.run([sys.executable, "-m", "genjax.launch", "--num_processes=2", "--",
+                           str(script)], capture_output=True, text=True, timeout=60,
+                          cwd=PROJECT_ROOT)
+  assert result.returncode == 3 and time.monotonic() - started < GRACE_S + 10
+  assert result.stderr.splitlines() == [
+      f"error: process 1 of 2 exited with status 3; the others were stopped (process(es) 0 "
+      f"killed after {GRACE_S} s)"], result.stderr
+
+
+def test_a_taken_port_is_one_line(tmp_path):
+  with socket.create_server(("127.0.0.1", 0)) as taken:
+    port = taken.getsockname()[1]
+    result = subprocess.run([sys.executable, "-m", "genjax.launch", "--num_processes=2",
+                             f"--port={port}", "--", TOY, str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+  assert_one_line_error(result, f"--port {port} cannot be used")
+  assert snapshot(tmp_path) == {}
