@@ -3,11 +3,19 @@
 Run:  python experiments/bench_jit.py                                # the tutorial GAN, batch 32-4096
       python experiments/bench_jit.py --models all --batch_sizes 32  # every family and recipe
       python experiments/bench_jit.py --models tutorial,keras --batch_sizes 32     # against Keras
+      python experiments/bench_jit.py --models diffusion --seconds 10  # + samples/s at 8-128 NFE
       python experiments/bench_jit.py --models tutorial,cgan,vae,judge,transformer,lstm,bilstm \
           [--batch_sizes 32,256] [--dtypes float32,bfloat16] [--seconds 5] [--json runs/b.json]
 
 `--models tutorial,keras` also times the tutorial's own Keras code (genjax.gan.keras_reference)
-and prints genjax's speedup over it, both measured in the same run.
+and prints genjax's speedup over it, both measured in the same run. Likewise
+`--models transformer,transformer_adamw,torch_transformer,lstm,torch_lstm --dtypes
+float32,bfloat16` times the language models' PyTorch eager twins (genjax.text.torch_reference,
+AdamW; bfloat16 through torch.autocast) and prints genjax's ratio over them per dtype:
+`transformer_adamw` is the default Transformer with the twin's recipe (AdamW, no weight
+average), `transformer` the default's own (Muon, weight average), its cost beside it. The LSTM
+computes in float32 only (its bfloat16 rows say so). The twins need the `bench` extra (torch);
+without it their rows say so in one line.
 
 Each record compiles once, then times about --seconds of steps (3 dispatches, median), on the
 real data (GENJAX_DATA_DIR). Right after it, the device's dense float32 matmul FLOP/s (and,
@@ -18,7 +26,9 @@ max(FLOPs / matmul FLOP/s, bytes / bandwidth), the measured time, their ratio, t
 binds (compute, memory, or neither: per-kernel overhead), and the step's FLOP/s over the
 matmul's ("of mm"). "dots ms" is the step's own matmuls, each timed alone at its shapes on this
 device (genjax.core.bench.dots_alone), one after another: what they cost however lean the rest
-of the step, and "dots/meas" their share of the measured step. Figures: docs/results.md.
+of the step, and "dots/meas" their share of the measured step; a share outside 0.2-2 is
+reported as a warning (the machine was busy while one of the two was timed). Figures:
+docs/results.md.
 """
 
 import json
@@ -32,7 +42,8 @@ except ImportError:  # a checkout run as `python experiments/bench_jit.py` from 
 
 from absl import app, flags
 
-from genjax.configs import classifier, gan_mnist, text_classify, text_lm, vae_mnist
+from genjax.configs import (classifier, diffusion_mnist, gan_mnist, text_classify, text_lm,
+                            vae_mnist)
 
 PROG = "bench_jit.py"
 # GAN models take --batch_sizes and --d_update. Others: name -> (a Family, timed by the core's
@@ -43,14 +54,25 @@ OTHER_MODELS = {
     "vae": ("genjax.vae.family:VAEFamily", lambda: vae_mnist.get_config(), "image"),
     "judge": ("genjax.judge.train:JudgeFamily", lambda: classifier.get_config("mnist"), "image"),
     "transformer": ("genjax.text.lm:LMFamily", lambda: text_lm.get_config(), "token"),
+    "transformer_adamw": ("genjax.text.lm:LMFamily", lambda: _adamw(text_lm.get_config()),
+                          "token"),
     "lstm": ("genjax.text.lm:LMFamily", lambda: text_lm.get_config("lstm"), "token"),
     # One program per sentence-length bucket: timed bucket by bucket, weighted by its steps.
     "bilstm": ("genjax.text.classify_bench:benchmark_classifier",
                lambda: text_classify.get_config(), "sentence"),
+    # The default recipe's training step, then samples/s at 8, 32 and 128 evaluations.
+    "diffusion": ("genjax.diffusion.bench:benchmark_diffusion",
+                  lambda: diffusion_mnist.get_config(), "image"),
 }
 # The tutorial's own Keras code (TensorFlow), timed in a process of its own: the baseline.
 BASELINES = ("keras",)
-ALL = [*GAN_MODELS, *OTHER_MODELS, *BASELINES]
+# The language models' PyTorch eager twins, each in a process of its own: name -> genjax's.
+TORCH_TWINS = {"torch_transformer": "transformer", "torch_lstm": "lstm"}
+# genjax's rows held against each twin (same model and FLOPs).
+TWIN_OF = {"transformer": "torch_transformer", "transformer_adamw": "torch_transformer",
+           "lstm": "torch_lstm"}
+ALL = [*GAN_MODELS, *OTHER_MODELS, *BASELINES, *TORCH_TWINS]
+NOTES = []  # one line per model a run could not time, printed after the table
 
 flags.DEFINE_list("models", ["tutorial"], f"Models to time, or 'all': {', '.join(ALL)}.")
 flags.DEFINE_list("batch_sizes", ["32", "256", "4096"], "Batch sizes of the GAN models.")
@@ -90,6 +112,12 @@ flags.register_validator(
     message="--json path is not writable")  # fail before minutes of benchmarking, not after
 
 
+def _adamw(config):
+  """The PyTorch twin's recipe: AdamW on every parameter, no moving average of the weights."""
+  config.update(optimizer="adamw", ema_decay=0.0)
+  return config
+
+
 def _parse_flags(argv):
   """absl's parse error spans two lines; a bad flag here is one line on stderr and exit 2."""
   try:
@@ -124,6 +152,9 @@ def _records(bench):
         if dtype == "float32":
           yield from _keras_records(bench)
         continue
+      if name in TORCH_TWINS:
+        yield from _torch_records(bench, name, dtype)
+        continue
       if name in GAN_MODELS:
         config = gan_mnist.get_config(GAN_MODELS[name])
         if name == "tutorial":
@@ -138,6 +169,9 @@ def _records(bench):
       module, cls = path.split(":")
       config = make_config()
       config.update(num_devices=FLAGS.num_devices, progress=False)
+      if config.get("model") == "lstm" and dtype != "float32":
+        NOTES.append(f"{name}: {dtype} not timed: the LSTM computes in float32")
+        continue
       if "compute_dtype" in config:
         config.compute_dtype = dtype
       elif dtype != "float32":
@@ -169,6 +203,51 @@ def _keras_records(bench):
     yield bench.place_on_roofline(record, _limits(bench, "float32"), 1 / record["iters_per_s"])
 
 
+def _torch_records(bench, name: str, dtype: str):
+  """A PyTorch twin at the genjax model's config (its AdamW recipe), or a note without torch."""
+  from genjax.text import lm_bench
+
+  if name == "torch_lstm" and dtype != "float32":
+    return  # as genjax's LSTM (its note says so)
+  missing = lm_bench.torch_missing()
+  if missing:
+    note = f"{name}: not timed: {missing}"
+    NOTES.extend([] if note in NOTES else [note])
+    return
+  from genjax.core.errors import GenjaxError
+
+  config = OTHER_MODELS[TORCH_TWINS[name]][1]()
+  try:
+    record = lm_bench.torch_record(config, dtype, FLAGS.seconds)
+  except GenjaxError as e:  # PyTorch cannot run this model here (its error's last line)
+    NOTES.append(f"{name} {dtype}: not timed: {e}")
+    return
+  yield {"model": name, **bench.place_on_roofline(record, _limits(bench, dtype),
+                                                  1 / record["iters_per_s"])}
+
+
+def torch_ratios(records) -> list[str]:
+  """genjax's language models over their PyTorch twins, dtype by dtype, both from this run."""
+  twins = {(r["model"], r["compute_dtype"]): r["iters_per_s"] for r in records
+           if r["model"] in TORCH_TWINS}
+  lines = [f"{r['model']} over {TWIN_OF[r['model']]}, {r['compute_dtype']}: "
+           f"{r['iters_per_s'] / twins[TWIN_OF[r['model']], r['compute_dtype']]:.2f}x"
+           for r in records if (TWIN_OF.get(r["model"]), r["compute_dtype"]) in twins]
+  if lines and any(r["compute_dtype"] == "bfloat16" for r in records) and not _native_bf16():
+    lines.append("bfloat16: this CPU has no AVX512_BF16 or AMX; both frameworks emulate it")
+  return lines
+
+
+def _native_bf16() -> bool:
+  """Whether the CPU multiplies bfloat16 natively (Linux's flags; elsewhere assumed so)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      flags_text = f.read()
+  except OSError:
+    return True
+  return "avx512_bf16" in flags_text or "amx_bf16" in flags_text
+
+
 def speedups(records) -> list[str]:
   """genjax's tutorial step over the Keras loop, batch by batch, both measured in this run."""
   keras = {r["batch_size"]: r["iters_per_s"] for r in records if r["model"] == "keras"}
@@ -178,17 +257,24 @@ def speedups(records) -> list[str]:
           and r["batch_size"] in keras]
 
 
+def sampling_rates(records) -> list[str]:
+  """A diffusion record's samples per second at each number of function evaluations."""
+  return [f"{r['model']} samples/s ({r['sampler']}, guidance {r['guidance']:g}): " + ", ".join(
+      f"{rate:.1f} at {nfe} NFE" for nfe, rate in r["samples_per_s"].items())
+      for r in records if "samples_per_s" in r]
+
+
 def _num(value, scale: float, width: int, digits: int) -> str:
   """`value / scale` right-aligned, or '-' where it was not measured (None)."""
   return f"{'-':>{width}}" if value is None else f"{value / scale:>{width}.{digits}f}"
 
 
 def table(records) -> str:
-  header = (f"{'model':>11} {'dtype':>8} {'dev':>3} {'batch':>5} {'it/s':>8} {'items/s':>10} "
+  header = (f"{'model':>17} {'dtype':>8} {'dev':>3} {'batch':>5} {'it/s':>8} {'items/s':>10} "
             f"{'compile s':>9} {'GFLOP/it':>8} {'MB/it':>7} {'kernels':>7} {'roof ms':>7} "
             f"{'meas ms':>7} {'x roof':>6} {'bound':>8} {'GFLOP/s mm':>10} {'of mm':>5} "
             f"{'GB/s':>6} {'dots ms':>7} {'dots/meas':>9}")
-  rows = [f"{r['model']:>11} {r['compute_dtype']:>8} {r['mesh_devices']:>3} {r['batch_size']:>5} "
+  rows = [f"{r['model']:>17} {r['compute_dtype']:>8} {r['mesh_devices']:>3} {r['batch_size']:>5} "
           f"{r['iters_per_s']:>8.1f} {r['items_per_s']:>10.0f} {r['compile_s']:>9.1f} "
           f"{_num(r['flops'], 1e9, 8, 3)} {_num(r['bytes'], 1e6, 7, 1)} "
           f"{_num(r['kernels'], 1, 7, 0)} "
@@ -213,13 +299,17 @@ def main(argv):
   try:
     for record in _records(bench):
       records.append(record)
-      print(f"{record['model']} {record['compute_dtype']} batch {record['batch_size']}: "
-            f"{record['iters_per_s']:.1f} it/s", file=sys.stderr, flush=True)
+      name = f"{record['model']} {record['compute_dtype']} batch {record['batch_size']}"
+      print(f"{name}: {record['iters_per_s']:.3g} it/s", file=sys.stderr, flush=True)
+      warning = bench.implausible_dots(record)
+      if warning:
+        print(f"warning: {name}: {warning}", file=sys.stderr, flush=True)
   except GenjaxError as e:  # a batch the mesh cannot split, missing data, no Keras
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 2
   print(table(records))
-  print("\n".join(speedups(records)))
+  print("\n".join(speedups(records) + torch_ratios(records) + sampling_rates(records)
+                  + NOTES))
   if FLAGS.json:
     try:
       with open(FLAGS.json, "w") as f:

@@ -1,14 +1,19 @@
-"""Scores generated images with the shipped judge (classifier-FID, score, coverage, P/R).
+"""Scores generated images with a judge (shipped, or --judge): its FID, score, class shares,
+precision, recall.
 
   python experiments/evaluate.py --samples samples.npz [--dataset mnist]
   python experiments/evaluate.py --workdir runs/gan [--num 10000] [--seed 0] [--degraded]
                                 [--spectrum] [--step 28000] [--drs]
   python experiments/evaluate.py --workdir runs/gan --seeds 0,1,2   (the spread over seeds)
+  python experiments/evaluate.py --workdir runs/diffusion --nfe 16 --sampler euler --guidance 2
+  python experiments/evaluate.py --workdir runs/faces --judge runs/judge_faces   (own data)
 
-Prints a table (the samples, the real-data floor, uniform noise) and writes JSON next to the
-samples (FILE.eval.json) or into the workdir (eval.json), or to --json; with --spectrum also
-the power-spectrum plot beside it (the JSON's name with .spectrum.png for .json). With
---seeds, every seed's table, then each seed's FID, floor and FID/floor ratio and their means.
+Prints a table (the samples, the real-data floor, uniform noise; columns: the judge's FID,
+score, KL of the class histogram to uniform, share of confident samples, precision, recall, the
+range of class shares) and writes it as JSON next to the samples (FILE.eval.json) or into the
+workdir (eval.json, with the step it sampled), or to --json; with --spectrum also the
+power-spectrum plot beside it (the JSON's name with .spectrum.png for .json). With --seeds,
+every seed's table, then each seed's FID, floor and FID/floor ratio and their means.
 """
 
 import json
@@ -20,7 +25,8 @@ from genjax import sampling
 from genjax.core import cli
 from genjax.eval import scoring, spectra
 
-_SAMPLES = flags.DEFINE_string("samples", None, "An .npz with images (N, 28, 28) in [0, 1].")
+_SAMPLES = flags.DEFINE_string("samples", None, "An .npz with images (N, H, W) or (N, H, W, C) "
+                               "in [0, 1].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run folder: sample its latest checkpoint.")
 _NUM = flags.DEFINE_integer("num", 10000, "Samples to draw with --workdir.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed (and the reference subset's).")
@@ -29,7 +35,11 @@ _STEP = flags.DEFINE_integer("step", None, "With --workdir (GAN runs): score thi
 _DRS = flags.DEFINE_bool("drs", False, "With --workdir (GAN runs): keep G's samples by the run's "
                          "discriminator rejection sampling fit (experiments/fit_drs.py).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Several seeds instead of --seed: their spread.")
-_DATASET = flags.DEFINE_string("dataset", None, "mnist or fashion_mnist (default: the run's).")
+_DATASET = flags.DEFINE_string("dataset", None, "mnist or fashion_mnist (default: the run's); "
+                               "with --judge, the judge's data.")
+_JUDGE = flags.DEFINE_string("judge", None, "A judge's workdir (train_classifier.py --workdir): "
+                             "scores samples of its data (default: the run's config.judge, "
+                             "else the shipped judge).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with mnist/ and fashion-mnist/ "
                                 "(default: the run's config.data_dir, else $GENJAX_DATA_DIR).")
 _JSON = flags.DEFINE_string("json", None, "Where to write the JSON report.")
@@ -38,6 +48,16 @@ _DEGRADED = flags.DEFINE_bool("degraded", False, "Also score the real images blu
                               "noised (sigma 0.05) and binarized: the judge's sensitivity.")
 _SPECTRUM = flags.DEFINE_bool("spectrum", False, "Also compare radial power spectra with real "
                               "images (per class for conditional runs) and plot them.")
+_SAMPLER = flags.DEFINE_string("sampler", None, "With --workdir (diffusion runs): ddpm or ddim, "
+                               "euler or heun (default: the run's config.sampler).")
+_NFE = flags.DEFINE_integer("nfe", None, "With --workdir (diffusion runs): network evaluations "
+                            "per sample (default: the run's config.nfe).")
+_GUIDANCE = flags.DEFINE_float("guidance", None, "With --workdir (conditional diffusion runs): "
+                               "the guidance scale (default: the run's config.guidance).")
+
+
+def diffusion_settings() -> dict:
+  return {"sampler": _SAMPLER.value, "nfe": _NFE.value, "guidance": _GUIDANCE.value}
 
 
 # The library names the run's data folder config.data_dir; here it is a flag of its own.
@@ -77,7 +97,8 @@ def main(argv):
     report = sampling.evaluate(_SAMPLES.value, _WORKDIR.value, _NUM.value, _SEED.value,
                                _DATASET.value, _DATA_DIR.value, references=_REFERENCES.value,
                                degraded=_DEGRADED.value, spectrum=_SPECTRUM.value,
-                               step=_STEP.value, use_drs=_DRS.value)
+                               step=_STEP.value, use_drs=_DRS.value, judge=_JUDGE.value,
+                               settings=diffusion_settings())
     out = output_path("eval.json", ".eval.json")
     write_json(out, report)
     if "spectrum" in report:
@@ -85,8 +106,9 @@ def main(argv):
     return report, out
 
   report, out = cli.run(evaluate_and_write, flag_names=FLAG_NAMES)
-  print(f"judge: {report['dataset']} CNN, test accuracy {report['judge']['test_accuracy']}%, "
-        f"weights {report['judge']['weights_sha256'][:12]}")
+  judge = report["judge"]
+  print(f"judge: {judge.get('workdir', judge['dataset'] + ' CNN')}, test accuracy "
+        f"{judge['test_accuracy']}%, weights {judge['weights_sha256'][:12]}")
   print(scoring.format_table(report["rows"]))
   print_drs(report)
   if "spectrum" in report:
@@ -103,7 +125,8 @@ def main_seeds():
                                     "floor: drop --noreferences and --spectrum")
     result = sampling.evaluate_seeds(_SEEDS.value, _SAMPLES.value, _WORKDIR.value, _NUM.value,
                                      _DATASET.value, _DATA_DIR.value, degraded=_DEGRADED.value,
-                                     step=_STEP.value, use_drs=_DRS.value)
+                                     step=_STEP.value, use_drs=_DRS.value, judge=_JUDGE.value,
+                                     settings=diffusion_settings())
     out = output_path("eval_seeds.json", ".eval_seeds.json")
     write_json(out, result)
     return result, out

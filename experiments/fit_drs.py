@@ -7,8 +7,7 @@
 Trains a fresh CNN to tell the training images from a pool of G's own images (BCE; its logit
 estimates the density ratio) and writes it with per-class acceptance thresholds to
 WORKDIR/drs/, which sample.py --drs and evaluate.py --drs read. It never overwrites a fit.
-On the averaged Fashion-MNIST cgan_fashion G it took 162 s on a 2-core CPU, kept 45-58% of
-G's samples, and took the FID over evaluation seeds 0-3 from 6.0 to 4.0 (docs/results.md).
+What DRS has measured: docs/recipes.md, "Extras".
 """
 
 from absl import flags

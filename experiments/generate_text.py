@@ -3,8 +3,10 @@
   python experiments/generate_text.py --workdir runs/shakespeare --prompt "ROMEO:" \
       --num_chars 500 --temperature 0.8 --top_k 10 --seed 0 [--out sample.txt]
 
-Prints the prompt and what follows it, or writes it to --out. A prompt character the model
-never saw is an error naming it.
+Prints the prompt and what follows it, or writes it to --out. A prompt longer than the
+model's context is read from its last `context` characters, and a note on stderr says so. A
+prompt character the model never saw is an error naming it. A label-conditioned model's label
+characters (sst2_conditional) steer it but are not printed.
 """
 
 from absl import flags

@@ -4,10 +4,11 @@
   python experiments/sample.py --workdir runs/cgan --label 7 --num 100 --out sevens.npz
   python experiments/sample.py --workdir runs/cgan --step 8000 --num 100 --out early.npz
   python experiments/sample.py --workdir runs/cgan --drs --num 100 --out kept.npz
+  python experiments/sample.py --workdir runs/diffusion --nfe 8 --num 100 --out fast.npz
 
-Writes `images`: (N, 28, 28) float32 in [0, 1]: a GAN's generator in inference mode, or a
-VAE's decoder means (Bernoulli probabilities) of prior draws. With --label K (conditional
-runs) every sample is of class K. With --drs, G's samples as the run's discriminator
+Writes `images`: (N, H, W) float32 in [0, 1] ((N, H, W, C) in colour; MNIST's are (N, 28, 28)):
+a GAN's generator in inference mode, or a VAE's decoder means (Bernoulli probabilities) of
+prior draws. With --label K (conditional runs) every sample is of class K. With --drs, G's samples as the run's discriminator
 rejection sampling fit keeps them (experiments/fit_drs.py).
 """
 
@@ -24,11 +25,19 @@ _LABEL = flags.DEFINE_integer("label", None, "Class to sample (conditional runs 
 _STEP = flags.DEFINE_integer("step", None, "A GAN run's checkpoint to sample (default: newest).")
 _DRS = flags.DEFINE_bool("drs", False, "Keep G's samples by the run's discriminator rejection "
                          "sampling fit (experiments/fit_drs.py).")
+_SAMPLER = flags.DEFINE_string("sampler", None, "Diffusion runs: ddpm or ddim, euler or heun "
+                               "(default: the run's config.sampler).")
+_NFE = flags.DEFINE_integer("nfe", None, "Diffusion runs: network evaluations per sample "
+                            "(default: the run's config.nfe).")
+_GUIDANCE = flags.DEFINE_float("guidance", None, "Conditional diffusion runs: the guidance "
+                               "scale (default: the run's config.guidance).")
 
 
 def sample_and_write():
   images = sampling.sample_images(_WORKDIR.value, _NUM.value, _SEED.value, _LABEL.value,
-                                  _STEP.value, _DRS.value)
+                                  _STEP.value, _DRS.value, {"sampler": _SAMPLER.value,
+                                                            "nfe": _NFE.value,
+                                                            "guidance": _GUIDANCE.value})
   sampling.write_samples(_OUT.value, images)
   return images
 

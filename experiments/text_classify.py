@@ -20,7 +20,7 @@ _CONFIG = cli.define_config(text_classify_config.__file__)
 
 def main(argv):
   del argv
-  from genjax.core import sharding  # jax and the models load after the flags are checked
+  from genjax.core import loop, sharding  # jax and the models load after the flags are checked
   from genjax.text.classify import train_classifier
 
   def train(config, workdir):
@@ -31,7 +31,7 @@ def main(argv):
   if not sharding.is_primary_process():
     return
   result = summary["eval"]
-  print(f"done: {summary['step']} steps in {summary['train_s']:.1f} s "
+  print(f"done: {loop.trained_text(summary)} "
         f"({result['params']:,} parameters, {result['vocab_size']:,} words); dev accuracy "
         f"{result['dev_accuracy']:.2f}%, dev loss {result['dev_loss']:.4f}; outputs in "
         f"{summary['workdir']}")

@@ -20,7 +20,7 @@ _CONFIG = cli.define_config(text_lm_config.__file__)
 
 def main(argv):
   del argv
-  from genjax.core import sharding  # jax and the models load after the flags are checked
+  from genjax.core import loop, sharding  # jax and the models load after the flags are checked
   from genjax.text.lm import train_lm
 
   config = _CONFIG.value
@@ -32,8 +32,8 @@ def main(argv):
 
   summary = cli.run(train)
   result = summary["eval"]
-  print(f"done: {summary['step']} steps in {summary['train_s']:.1f} s "
-        f"({summary['iters_per_s']:.1f} it/s, {result['params']:,} parameters); validation "
+  print(f"done: {loop.trained_text(summary)} "
+        f"({result['params']:,} parameters); validation "
         f"loss {result['val_loss']:.4f} nats, {result['val_bpc']:.4f} bits per character; "
         f"outputs in {summary['workdir']}")
 

@@ -23,22 +23,22 @@ _CONFIG = cli.define_config(vae_config.__file__)
 
 def main(argv):
   del argv
-  from genjax.core import sharding  # jax and the models load after the flags are checked
+  from genjax.core import loop, sharding  # jax and the models load after the flags are checked
+  from genjax.data.image_sets import short_name
   from genjax.vae.family import train_vae
 
   def train(config, workdir):
     sharding.maybe_initialize_distributed()  # joins the run's other processes, if any
-    return train_vae(config, workdir or cli.default_workdir(f"{config.model}_{config.dataset}"))
+    name = f"{config.model}_{short_name(config.dataset)}"
+    return train_vae(config, workdir or cli.default_workdir(name))
 
   summary = cli.run(train, _CONFIG.value, _WORKDIR.value)
   if not sharding.is_primary_process():
     return
   figures = ", ".join(f"{k}={v:.2f}" for k, v in summary["eval"].items()
                       if k in ("neg_elbo", "neg_iwae_bound", "nll", "recon"))
-  trained = summary["step"] - summary["start_step"]
   given = ", of log p(x|y)" if summary["eval"].get("conditional") else ""
-  print(f"done: {summary['step']} steps, {trained} in {summary['train_s']:.1f} s "
-        f"({summary['iters_per_s']:.0f} it/s); test ({summary['eval']['num_examples']} "
+  print(f"done: {loop.trained_text(summary)}; test ({summary['eval']['num_examples']} "
         f"examples, nats{given}): {figures}; outputs in {summary['workdir']}")
 
 

@@ -1,10 +1,14 @@
-"""GAN recipes on MNIST / Fashion-MNIST: the tutorial's MLP GAN and the DCGAN family.
+"""GAN recipes on MNIST / Fashion-MNIST and any image data: the tutorial's MLP GAN and the
+DCGAN family.
 
 Run:      python experiments/gan_mnist.py --workdir runs/gan            (the tutorial)
 Recipes:  --config=genjax/configs/gan_mnist.py:RECIPE with RECIPE one of
-          dcgan, lsgan, hinge_sn, wgan_gp, r1, cgan, cgan_fashion (add ",tiny" for the test size)
+          dcgan, lsgan, hinge_sn, wgan_gp, r1, cgan, cgan_fashion (add ",tiny" for the test size);
+          32x32 colour: dcgan_cifar, cgan_cifar; 64x64 colour: dcgan_64, cgan_64
 Variants: --config.dataset=fashion_mnist, --config.d_update=joint, --config.num_steps=30000,
           --config.ema_decay=0 (EMA off), --config.conditional=True (any recipe)
+Own data: --config.dataset=folder:PATH (or npz:FILE, tfds:NAME), --config.image_size=32,
+          --config.judge=J (a judge trained on it: experiments/train_classifier.py)
 Figures of every recipe, with the commands that reproduce them: docs/recipes.md, docs/results.md.
 """
 
@@ -35,11 +39,29 @@ RECIPES = {
                  num_steps=12000, eval_interval=4000, checkpoint_interval=4000),
 }
 # The best Fashion-MNIST recipe: cgan with a wider G, a [1, 2, 1] blur after each G
-# upsampling, ProGAN's minibatch-stddev channel in D and a slower EMA. Its 40k-48k checkpoints
-# averaged, then sampled with DRS (experiments/fit_drs.py), score FID 4.4x the real-data floor.
+# upsampling (against checkerboard artefacts), ProGAN's minibatch-stddev channel in D (against
+# collapse) and a slower EMA; best used with its last checkpoints averaged
+# (experiments/average_checkpoints.py), then sampled with DRS (experiments/fit_drs.py).
 RECIPES["cgan_fashion"] = dict(RECIPES["cgan"], dataset="fashion_mnist", g_channels=(128, 64),
                                g_refine=32, g_blur=True, d_mbstd=4, ema_decay=0.9999,
                                num_steps=48000)
+
+# Colour recipes, the DCGAN paper's shapes: G from 4x4 (three doublings to 32, four to 64), D
+# back down to 4x4. Not measured yet; on one GPU:
+#   python experiments/gan_mnist.py --config=genjax/configs/gan_mnist.py:cgan_cifar \
+#       --workdir runs/cgan_cifar --config.judge=runs/judge_cifar
+# (the judge: python experiments/train_classifier.py --dataset tfds:cifar10 \
+#       --config=genjax/configs/classifier.py:cifar --workdir runs/judge_cifar)
+#   python experiments/gan_mnist.py --config=genjax/configs/gan_mnist.py:dcgan_64 \
+#       --workdir runs/celeba64        (CelebA has no classes: grids and curves, no judge)
+CIFAR = dict(dataset="tfds:cifar10", g_channels=(256, 128, 64), d_channels=(64, 128, 256),
+             num_steps=60000, eval_interval=5000, checkpoint_interval=5000)
+RECIPES["dcgan_cifar"] = dict(DCGAN, **CIFAR)
+RECIPES["cgan_cifar"] = dict(RECIPES["cgan"], **CIFAR, g_refine=32)
+SIDE_64 = dict(image_size=64, g_channels=(512, 256, 128, 64), d_channels=(64, 128, 256, 512),
+               batch_size=128, num_steps=60000, eval_interval=5000, checkpoint_interval=5000)
+RECIPES["dcgan_64"] = dict(DCGAN, **SIDE_64, dataset="tfds:celeb_a")
+RECIPES["cgan_64"] = dict(RECIPES["cgan"], **SIDE_64, dataset="tfds:stl10", g_refine=32)
 
 TINY = dict(num_steps=6, batch_size=8, latent_dim=8, g_hidden=(16, 32), d_hidden=(32, 16),
             g_channels=(8, 4), d_channels=(4, 8), sample_interval=3, checkpoint_interval=3,
@@ -50,8 +72,16 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   """variant: "", "tiny", a recipe, or "recipe,tiny"."""
   c = ml_collections.ConfigDict()
   c.model = "gan"
-  c.dataset = "mnist"  # or fashion_mnist
+  c.dataset = "mnist"  # fashion_mnist, folder:PATH, npz:FILE or tfds:NAME[:SPLIT]
   c.data_dir = ""  # folder with mnist/ and fashion-mnist/ gz files; else $GENJAX_DATA_DIR, else TFDS
+  c.image_size = 0  # >0: every image resized (shorter side) and centre-cropped to S x S on load
+  c.test_fraction = 0.1  # held out as the test split by data without one of its own
+  c.device_data_mb = 2048.0  # data up to this size (MB) sits on the devices; larger streams
+  c.judge = ""  # a judge's workdir (train_classifier.py); "": MNIST's or Fashion's shipped one
+  # Set from the data when a run starts (its checkpoints record them): leave them unset.
+  c.image_shape = None  # (H, W, C)
+  c.num_classes = None  # 0: unlabelled
+  c.class_names = None
   c.seed = 0
 
   c.num_steps = 2000  # the tutorial's "epochs" are single iterations

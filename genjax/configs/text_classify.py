@@ -1,13 +1,16 @@
-"""An RNN sentence classifier on SST-2 (GLUE's binary sentiment), trained from scratch.
+"""An RNN sentence classifier on SST-2 (GLUE's binary sentiment), or on one's own labelled
+sentences (--config.train_file, --config.dev_file), trained from scratch.
 
 Run:      python experiments/text_classify.py --workdir runs/sst2
 Variants: --config=genjax/configs/text_classify.py:VARIANT with VARIANT one of
   bilstm   (default) a bidirectional LSTM over word vectors plus their hashed subwords' (character
            3-5-grams), masked mean+max pooling, word and embedding dropout, evaluated with the
-           parameters' moving average (about 5 minutes on a 2-core CPU)
+           parameters' moving average
   lstm     a forward LSTM in its place
   gru      a forward GRU in its place
   tiny     seconds, for the tests (",tiny" shrinks any variant: "gru,tiny")
+Own data: --config.train_file=train.tsv --config.dev_file=dev.tsv [--config.text_column=text
+          --config.label_column=topic]; two classes train with a sigmoid, more with a softmax
 Then:     python experiments/classify_text.py --workdir runs/sst2 --text "a gorgeous, witty film"
 Measured figures: docs/results.md, "Text classification (SST-2)".
 """
@@ -33,6 +36,14 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.model = "text_classify"
   c.dataset = "sst2"
   c.data_dir = ""  # folder with sst2/{train,dev}.tsv; else $GENJAX_DATA_DIR (no download)
+  # Sentences of one's own instead of SST-2: tab-separated files with a header line, one text
+  # column and one label column (named below); any number of classes, labels as names or
+  # integers, the training file's labels the classes (numeric order when all are integers)
+  c.train_file = ""
+  c.dev_file = ""  # needed with train_file: the development set, labels among the training file's
+  c.text_column = "sentence"
+  c.label_column = "label"
+  c.class_names = ()  # set when a run starts: the labels in class order (SST-2: negative, positive)
   c.train_limit = 0  # >0: the first N training sentences only (tests)
   c.min_count = 2  # a training word seen fewer times is <unk>
   c.vocab_size = 0  # set when a run starts (from the training split)

@@ -3,11 +3,10 @@
 Run:      python experiments/text_lm.py --workdir runs/shakespeare
 Variants: --config=genjax/configs/text_lm.py:VARIANT with VARIANT one of
   transformer   (default) the CPU recipe: Muon, 4,400 steps, judged by a moving average of the
-                weights; about 28 minutes on a 2-core CPU
-                with bfloat16 instructions (AVX512_BF16), about 40 in float32
-  ten_minutes   the default model without dropout, its schedule cut to 1,080 steps (6-10 min)
+                weights; sized for half an hour on a 2-core CPU with bfloat16 instructions
+  ten_minutes   the default model without dropout, its schedule cut to 1,080 steps
   minute        a small Transformer for a one-minute run on a laptop CPU
-  lstm          a 2-layer LSTM, about 30 minutes (its best loss comes at about 15)
+  lstm          a 2-layer LSTM (it overfits the text past its best validation loss)
   reference     a minimal nanoGPT-style setting (4 layers, width 192, context 128, batch 32,
                 dropout 0.1), the yardstick the recipe is measured against
   sst2_conditional  SST-2's sentences, each behind its label's character: the model then
@@ -81,24 +80,24 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.embed_dim = 0  # lstm: the embedding's width (0: the LSTM's)
   c.dropout = 0.1
   # auto: bfloat16 matmuls summed in float32 on GPUs, TPUs and CPUs with native bfloat16
-  # (AVX512_BF16, AMX: 1.6x the float32 step on a Zen 4 EPYC), else float32
+  # (AVX512_BF16, AMX), else float32 (docs/results.md has the speeds)
   c.compute_dtype = "auto"
 
   c.batch_size = 32
   c.num_steps = 4400
-  # muon: Muon on the blocks' dense kernels, AdamW on the rest (the weights alone: 1.530 against
-  # AdamW's 1.583 after ten_minutes' 1,080 steps); adamw: AdamW on everything
+  # muon: Muon on the blocks' dense kernels, AdamW on the rest (the Transformer only: an LSTM's
+  # output layer is a dense kernel too); adamw: AdamW on everything. Either way weight_decay
+  # reaches the same parameters.
   c.optimizer = "muon"
   c.learning_rate = 3e-3  # peak, after a linear warmup; then a cosine to final_lr_fraction
   c.warmup_steps = 100
   c.final_lr_fraction = 0.1
   c.beta1 = 0.9
   c.beta2 = 0.99
-  c.weight_decay = 0.1  # AdamW, on matrices only
+  c.weight_decay = 0.1  # decoupled, on matrices only (kernels, embedding, positions)
   c.grad_clip = 1.0
   # >0: evaluate, sample and score with a moving average of the weights, its window about a
-  # ninth of the steps taken (until this decay caps it): 1.4634 against the weights' 1.4734
-  # after the default's 4,400 steps
+  # ninth of the steps taken (until this decay caps it)
   c.ema_decay = 0.999
   c.num_devices = 0  # data-parallel over this many devices (0: all); batch_size must divide
 

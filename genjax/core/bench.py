@@ -8,11 +8,15 @@ import time
 import jax
 import jax.numpy as jnp
 
-from genjax.core import sharding
+from genjax.core import feed, sharding
 from genjax.core.hlo import hlo_cost, hlo_dots
 
 MAX_CHUNK = 1 << 15  # cap on steps per dispatch when the count is picked from a time budget
 PROBE_S = 0.05  # a probe dispatch at least this long gives a usable per-step estimate
+# The share of a step its dots alone may plausibly take: at most the whole step, with room for
+# XLA overlapping kernels on a multi-core CPU; far less is a dot timed while the machine ran
+# something else, far more a step timed so.
+DOT_SHARE_PLAUSIBLE = (0.2, 2.0)
 
 
 def timed(fn, *args) -> float:
@@ -99,6 +103,19 @@ _HLO_DTYPES = {"f32": jnp.float32, "bf16": jnp.bfloat16, "f16": jnp.float16, "f6
                "s32": jnp.int32, "s8": jnp.int8, "u8": jnp.uint8, "s64": jnp.int64}
 
 
+def dot_flops(signature) -> float:
+  """FLOPs of one dot of an HLO signature (hlo.hlo_dots' keys): 2 x the product of the batch,
+  free and contracting sizes."""
+  _, lhs_dims, _, rhs_dims, _, dims = signature
+  return 2.0 * math.prod(lhs_dims) * math.prod(rhs_dims) / max(1, math.prod(
+      rhs_dims[d] for d in (*dims[1], *dims[3])))
+
+
+def dot_trips(flops: float) -> int:
+  """Trips of the device loop that times a dot alone: about 10 ms at 50 GFLOP/s, 2 to 500."""
+  return int(min(500, max(2, 0.01 * 5e10 / flops)))
+
+
 def _dot_seconds(signature, repeats: int) -> float:
   """Seconds of one run of a dot, timed alone in a device loop (the loop's own cost taken
   out): its operands stay in cache, as a step's weights at best do."""
@@ -120,9 +137,7 @@ def _dot_seconds(signature, repeats: int) -> float:
       return jax.lax.fori_loop(0, trips, body, jnp.zeros((), jnp.float32))
     return jax.jit(run)
 
-  flops = 2.0 * math.prod(lhs_dims) * math.prod(rhs_dims) / max(1, math.prod(
-      rhs_dims[d] for d in (*dims[1], *dims[3])))
-  trips = int(min(500, max(2, 0.01 * 5e10 / flops)))  # loops of ~10 ms at 50 GFLOP/s
+  trips = dot_trips(dot_flops(signature))
   with_dot, without = loop(trips, True), loop(trips, False)
   timed(with_dot, lhs, rhs), timed(without, lhs, rhs)
   best = (min(timed(with_dot, lhs, rhs) for _ in range(repeats))
@@ -137,6 +152,18 @@ def dots_alone(compiled, repeats: int = 3) -> float:
   XLA may overlap independent kernels on a multi-core CPU."""
   return sum(count * _dot_seconds(signature, repeats)
              for signature, count in hlo_dots(compiled.as_text()).items())
+
+
+def implausible_dots(record: dict) -> str | None:
+  """A warning when a record's dots alone take a share of its measured step outside
+  DOT_SHARE_PLAUSIBLE (the two were timed at different moments of a shared machine); None when
+  the share is plausible or was not measured."""
+  share = record.get("dot_share")
+  low, high = DOT_SHARE_PLAUSIBLE
+  if share is None or low <= share <= high:
+    return None
+  return (f"the dots alone took {share:.2f} of the measured step, outside {low}-{high}: "
+          "something else probably ran on the machine while one of them was timed; rerun")
 
 
 def compiled_cost(compiled) -> dict:
@@ -212,7 +239,7 @@ def benchmark_family(family_cls, config, seconds: float = 5.0, repeats: int = 3,
   config.steps_per_dispatch = iters or MAX_CHUNK
   mesh = sharding.make_mesh(config.num_devices)
   family = family_cls(config, mesh)
-  data_dev = family.device_data(family.load_data())
+  data_dev = feed.on_devices(family, family.load_data())
   state = sharding.put_replicated(family.init_state(), mesh)
   t0 = time.perf_counter()
   compiled = jax.jit(family.chunk, static_argnums=2).lower(state, data_dev, 1).compile()

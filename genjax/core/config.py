@@ -15,11 +15,12 @@ LOOP_POSITIVE_INTS = ("log_interval", "checkpoint_interval", "keep_checkpoints",
 LOOP_NON_NEGATIVE_INTS = ("num_steps", "num_devices", "seed")
 # Keys only the host loop reads, never a compiled function: no family's recipe holds them.
 LOOP_HOST_KEYS = frozenset({
-    "data_dir", "seed", "log_interval", "print_interval", "checkpoint_interval",
+    "data_dir", "device_data_mb", "seed", "log_interval", "print_interval", "checkpoint_interval",
     "keep_checkpoints", "steps_per_dispatch", "progress", "num_devices"})
-# Keys a resumed run may change: they steer the host loop, not the trajectory.
+# Keys a resumed run may change: they steer the host loop, not the trajectory (a streamed run
+# reads the batches a run with its data on the devices draws).
 LOOP_RESUMABLE = frozenset({
-    "num_steps", "data_dir", "log_interval", "print_interval", "checkpoint_interval",
+    "num_steps", "data_dir", "device_data_mb", "log_interval", "print_interval", "checkpoint_interval",
     "keep_checkpoints", "steps_per_dispatch", "progress", "num_devices"})
 
 

@@ -1,5 +1,6 @@
-"""Exponential moving averages of weights, shared by every family that samples or evaluates
-with averaged weights (the GAN's generator, the text models)."""
+"""Moving averages of weights, shared by every family that samples or evaluates with averaged
+weights (the GAN's generator, the text models, the diffusion U-Net), and the plain mean of
+weights over checkpoints."""
 
 import jax
 import jax.numpy as jnp
@@ -23,3 +24,10 @@ def ema_copy(tree):
   """The average's starting point: a separate copy of `tree`, since a donated state may not
   hold one buffer twice."""
   return jax.tree.map(jnp.copy, tree)
+
+
+def mean_tree(trees):
+  """The leafwise float32 mean of same-shaped pytrees (weights averaged over checkpoints)."""
+  def mean(*leaves):
+    return sum(leaf.astype(jnp.float32) for leaf in leaves) / len(leaves)
+  return jax.tree.map(mean, *trees)

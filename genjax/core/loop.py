@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from genjax.core import checkpoint, config as config_lib, sharding
+from genjax.core import checkpoint, config as config_lib, feed as feed_lib, sharding
 from genjax.core.errors import GenjaxError, TrainingDiverged, WorkdirError
 from genjax.core.files import write_atomic
 from genjax.core.runner import all_finite, next_chunk_length
@@ -40,6 +40,7 @@ class Family:
   make_state = None
   metric_names: tuple = ()  # per-step metrics the chunk returns
   resumable = config_lib.LOOP_RESUMABLE  # config keys a resume may change
+  streams = False  # whether its chunks also take streamed batches (then: batch_indices)
 
   @classmethod
   def validate(cls, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -51,12 +52,19 @@ class Family:
     self.config, self.mesh = config, mesh
 
   def load_data(self):
-    """Host arrays the run trains on; a DataError here comes before any file is written."""
+    """Host arrays the run trains on, or a genjax.core.feed.Source (kept on the devices below
+    config.device_data_mb, else streamed); a DataError here comes before any file is written."""
     raise NotImplementedError
 
   def device_data(self, data):
     """`data` on the mesh, once: every batch is then drawn on the device."""
     return sharding.put_replicated(data, self.mesh)
+
+  def batch_indices(self, first_step: int, num_steps: int) -> np.ndarray:
+    """A streaming family's: num_steps x (a step's rows) indices of the examples the steps
+    first_step, first_step + 1, ... read; the same draws its steps make from data on the
+    devices (a function of the seed and the step, so a resumed run reads the same)."""
+    raise NotImplementedError
 
   def init_state(self):
     """The initial train state (also traced under eval_shape for a restore's template)."""
@@ -70,7 +78,8 @@ class Family:
     return static, jax.eval_shape(lambda: cls.make_state(static, jax.random.key(0)))
 
   def chunk(self, state, data_dev, num_steps: int):
-    """(state, {name: per-step values}) after `num_steps` steps in one dispatch; donates state."""
+    """(state, {name: per-step values}) after `num_steps` steps in one dispatch; donates state.
+    data_dev: the data on the devices, or a streaming family's feed.Streamed batches."""
     raise NotImplementedError
 
   def event_intervals(self) -> tuple:
@@ -226,8 +235,11 @@ def train(family_cls: type[Family], config: ml_collections.ConfigDict, workdir) 
   config = family_cls.validate(config)
   mesh = sharding.make_mesh(config.num_devices)
   family = family_cls(config, mesh)
+  feed = None
   try:
     data = family.load_data()
+    feed = feed_lib.open_feed(family, data, config, sharding.is_primary_process())
+    del data  # a streamed Source lives on in the feed; arrays on the devices need no host copy
     workdir = prepare_workdir(workdir)
     record = checkpoint.make_record(family.name, config)
     manager = checkpoint.open_manager(workdir, config.keep_checkpoints)
@@ -240,7 +252,7 @@ def train(family_cls: type[Family], config: ml_collections.ConfigDict, workdir) 
                                                                          sort_keys=True))
       log = MetricsLog(workdir / "metrics.jsonl", start_step, writer)
       run = Run(workdir, config, log, start_step, record)
-      state, step, train_s = _loop(family, run, manager, state, family.device_data(data))
+      state, step, train_s = _loop(family, run, manager, state, feed)
     finally:
       manager.close()
     rows = log.rows()
@@ -255,6 +267,8 @@ def train(family_cls: type[Family], config: ml_collections.ConfigDict, workdir) 
       raise
     raise lost from None
   finally:
+    if feed is not None:
+      feed.close()
     family.close()
 
 
@@ -272,7 +286,14 @@ def trained_text(summary: dict, unit: str = "steps") -> str:
   return f"resumed from step {start}: {done}" if start else done
 
 
-def _loop(family: Family, run: Run, manager, state, data_dev):
+def _chunk_length(family: Family, config, step: int, intervals) -> int:
+  """Steps of the chunk starting at `step`: to the next event, the end, or a limit."""
+  n = next_chunk_length(step, config.num_steps, config.steps_per_dispatch, intervals)
+  limit = family.chunk_limit(step)
+  return n if limit is None else min(n, limit)
+
+
+def _loop(family: Family, run: Run, manager, state, feed):
   """Chunks of steps until config.num_steps; returns (state, step, seconds)."""
   config = run.config
   step = last_saved = run.start_step
@@ -287,10 +308,10 @@ def _loop(family: Family, run: Run, manager, state, data_dev):
     family.start(run, state)
   try:
     while step < config.num_steps:
-      n = next_chunk_length(step, config.num_steps, config.steps_per_dispatch, intervals)
-      limit = family.chunk_limit(step)
-      n = n if limit is None else min(n, limit)
-      state, metrics = family.chunk(state, data_dev, n)
+      n = _chunk_length(family, config, step, intervals)
+      state, metrics = family.chunk(state, feed.get(step, n), n)
+      if step + n < config.num_steps:  # read ahead while the devices run this chunk
+        feed.prefetch(step + n, _chunk_length(family, config, step + n, intervals))
       rows = log_finished_chunk(run.log, metrics, step, n, t0, config.log_interval, last_saved,
                                 checkpoint.checkpoint_dir(run.workdir))
       step += n

@@ -1,4 +1,5 @@
-"""Adam in the two forms in use: optax's (and PyTorch's) and Keras/TensorFlow's.
+"""Adam in the two forms in use, optax's (and PyTorch's) and Keras/TensorFlow's, and the
+parameters weight decay applies to.
 
 They differ only in where epsilon enters. optax adds it to the bias-corrected root,
 m_hat / (sqrt(v_hat) + eps); Keras folds the bias correction into the step size and adds eps to
@@ -12,6 +13,12 @@ import jax.numpy as jnp
 import optax
 
 ADAM_FORMS = ("optax", "keras")
+
+
+def decay_mask(params):
+  """True for the parameters weight decay applies to: matrices (dense kernels, embeddings,
+  position tables), not vectors (biases, LayerNorm scales and offsets)."""
+  return jax.tree.map(lambda p: p.ndim >= 2, params)
 
 
 def keras_adam(learning_rate: float, b1: float, b2: float, eps: float

@@ -16,10 +16,12 @@ def pyplot():
 
 
 def tile_grid(images_NxHxW: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
-  """rows x cols images in [0, 1] tiled into one array with `pad` pixels of white between."""
-  n, h, w = images_NxHxW.shape
+  """rows x cols images in [0, 1] (N x H x W, or N x H x W x C in colour) tiled into one array
+  with `pad` pixels of white between."""
+  n, h, w = images_NxHxW.shape[:3]
   assert n >= rows * cols, f"need {rows * cols} images, got {n}"
-  grid = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad), np.float32)
+  grid = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, *images_NxHxW.shape[3:]),
+                 np.float32)
   for i in range(rows * cols):
     r, c = divmod(i, cols)
     grid[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = images_NxHxW[i]

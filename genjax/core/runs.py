@@ -28,6 +28,7 @@ FAMILIES = {
     "judge": "genjax.judge.train:JudgeFamily",
     "lm": "genjax.text.lm:LMFamily",
     "classifier": "genjax.text.classify:ClassifierFamily",
+    "diffusion": "genjax.diffusion.family:DiffusionFamily",
 }
 
 

@@ -1,1 +1,2 @@
-"""Datasets, read offline from the original files or through TensorFlow Datasets."""
+"""Datasets, read offline from the original files or through TensorFlow Datasets; any image
+dataset as a folder, an .npz or a TFDS name (genjax.data.image_sets)."""

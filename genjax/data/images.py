@@ -14,6 +14,10 @@ from genjax.data import source
 from genjax.data.source import DOWNLOAD_HOSTS, host_reachable, no_data_hint, resolve_data_dir
 
 NUM_CLASSES = 10  # MNIST and Fashion-MNIST
+SIDE = 28  # both, in pixels
+CLASS_NAMES = {"mnist": tuple(str(k) for k in range(10)),
+               "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                 "Shirt", "Sneaker", "Bag", "Ankle boot")}
 
 DATASETS = ("mnist", "fashion_mnist")
 # TFDS names use an underscore; the folders of original files use a hyphen.

@@ -1,1 +1,1 @@
-"""Scores image arrays with the judge: classifier-FID, score, coverage, precision and recall."""
+"""Scores image arrays with the judge: its FID, score, class shares, precision and recall."""

@@ -1,4 +1,9 @@
-"""Scores image sets with the shipped judge against the real test set (the judge's features)."""
+"""Scores image sets with a judge against the real test set (the judge's features).
+
+The judge is the shipped CNN of MNIST or Fashion-MNIST, or one trained on any labelled
+dataset (experiments/train_classifier.py --dataset ... --workdir J): then its run's record
+names the data, and the real test set is that data's test split.
+"""
 
 import dataclasses
 import functools
@@ -10,10 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
+from genjax.core import sharding
 from genjax.core.errors import GenjaxError
-from genjax.data.images import DATASETS, load_dataset
+from genjax.data import image_sets, images as builtin
 from genjax.eval import metrics, spectra
-from genjax.judge.cnn import Judge, load_judge
+from genjax.judge.cnn import Judge, load_judge, load_judge_run
 
 METRIC_KEYS = ("fid", "score", "kl_to_uniform", "confident", "precision", "recall")
 PR_K = 3  # neighbours for improved precision/recall (Kynkäänniemi et al. 2019)
@@ -32,23 +38,68 @@ class Reference:
   labels_N: np.ndarray  # the test set's classes, for per-class FIDs
   stats: tuple
   sq_radii_N: jax.Array  # k-NN radii for precision/recall, k = PR_K
+  spec: image_sets.DataSpec  # the data whose test split this is
+
+
+def missing_judge_text(spec: image_sets.DataSpec, flag: str = "--judge ") -> str:
+  """Why nothing scores this data (no shipped judge, none named) and what to do."""
+  if not image_sets.open_split(spec, "train").num_classes:
+    return (f"evaluation needs a labelled judge, and {spec.dataset} has no classes to train one "
+            "on; samples and curves need none")
+  size = f" --config.image_size={spec.image_size}" if spec.image_size else ""
+  return (f"no shipped judge scores {spec.dataset}; train one with python "
+          f"experiments/train_classifier.py --dataset {spec.dataset}{size} --workdir J, then "
+          f"give {flag}J")
+
+
+def shipped(spec: image_sets.DataSpec) -> bool:
+  """Whether a shipped judge scores this data (MNIST or Fashion-MNIST at 28 x 28)."""
+  return spec.dataset in builtin.DATASETS and spec.image_size in (0, builtin.SIDE)
 
 
 @functools.lru_cache(maxsize=4)
-def reference(dataset: str, data_dir: str | None = None) -> Reference:
-  judge = load_judge(dataset)
-  test_images, test_labels = load_dataset(dataset, "test", data_dir)
-  _, features = judge.predict(test_images.astype(np.float32) / 255.0)
-  return Reference(judge, features, np.asarray(test_labels),
+def reference_of(spec: image_sets.DataSpec, judge: str = "") -> Reference:
+  """The judge (the workdir `judge`, else the data's shipped one) and the real test set's
+  features: the judge's own data's test split."""
+  if judge:
+    found = load_judge_run(judge)
+    spec = found.spec._replace(data_dir=spec.data_dir or found.spec.data_dir)
+  elif shipped(spec):
+    found = load_judge(spec.dataset)
+  else:
+    raise EvaluationError(f"judge: {missing_judge_text(spec)}", field="judge")
+  test_images, test_labels = image_sets.load_arrays(spec, "test")
+  _, features = found.predict(test_images)
+  return Reference(found, features, np.asarray(test_labels),
                    metrics.gaussian_stats(jnp.asarray(features)),
-                   metrics.real_sq_radii(features, PR_K))
+                   metrics.real_sq_radii(features, PR_K), spec)
 
 
-def check_images(images, source: str) -> np.ndarray:
-  """(N, 28, 28) finite floats in [0, 1], else a one-line error naming `source`."""
+def reference(dataset, data_dir: str | None = None, judge: str = "") -> Reference:
+  """reference_of a dataset name (or a Reference, returned as is)."""
+  if isinstance(dataset, Reference):
+    return dataset
+  spec = image_sets.DataSpec(image_sets.resolve_dataset(dataset, "dataset"), data_dir)
+  return reference_of(spec, judge)
+
+
+def training_reference(config) -> Reference | None:
+  """A training run's reference for its evaluations (config.judge, else a shipped judge); None,
+  with a line saying so, where nothing can score its data."""
+  spec = image_sets.DataSpec.of(config)
+  if config.judge or shipped(spec):
+    return reference_of(spec, config.judge)
+  if sharding.is_primary_process():
+    print(f"evaluation off: {missing_judge_text(spec, '--config.judge=')}")
+  return None
+
+
+def check_images(images, source: str, example_shape=(28, 28)) -> np.ndarray:
+  """(N, *example_shape) finite floats in [0, 1], else a one-line error naming `source`."""
   images = np.asarray(images)
-  if images.ndim != 3 or images.shape[1:] != (28, 28) or images.shape[0] < 2:
-    raise EvaluationError(f"{source}: images must have shape (N>=2, 28, 28), got {images.shape}")
+  shape = ", ".join(map(str, example_shape))
+  if images.shape[1:] != tuple(example_shape) or images.shape[0] < 2:
+    raise EvaluationError(f"{source}: images must have shape (N>=2, {shape}), got {images.shape}")
   if not np.issubdtype(images.dtype, np.floating):
     raise EvaluationError(f"{source}: images must be floats in [0, 1], got dtype {images.dtype}")
   if not np.isfinite(images).all():
@@ -59,7 +110,7 @@ def check_images(images, source: str) -> np.ndarray:
   return images.astype(np.float32)
 
 
-def load_samples(path) -> np.ndarray:
+def load_samples(path, example_shape=(28, 28)) -> np.ndarray:
   """The `images` array of a sample .npz, checked."""
   try:
     with np.load(path) as npz:
@@ -69,7 +120,7 @@ def load_samples(path) -> np.ndarray:
   except (OSError, ValueError, EOFError) as exc:
     raise EvaluationError(f"{path}: not a readable .npz ({' '.join(str(exc).split())[:200]})") \
         from None
-  return check_images(images, str(path))
+  return check_images(images, str(path), example_shape)
 
 
 def per_class_fid(features_NxF, labels_N, ref: Reference) -> list[float]:
@@ -83,16 +134,15 @@ def per_class_fid(features_NxF, labels_N, ref: Reference) -> list[float]:
   return fids
 
 
-def evaluate_images(images_NxHxW, dataset: str, data_dir: str | None = None,
-                    source: str = "samples", labels_N=None, per_class: bool = False) -> dict:
-  """Every metric of the image set against the test set, plus the sample count.
+def score_images(images, ref: Reference, source: str = "samples", labels_N=None,
+                 per_class: bool = False) -> dict:
+  """Every metric of the image set against ref's test set, plus the sample count.
 
   labels_N: the class each image was generated for (conditional models); adds
   label_accuracy, the share the judge classifies as that class, and with per_class the
   list class_fid: each class's FID against its own test images (where the FID comes from).
   """
-  images = check_images(images_NxHxW, source)
-  ref = reference(dataset, data_dir)
+  images = check_images(images, source, ref.judge.example_shape)
   probs, features = ref.judge.predict(images)
   scores = metrics.all_metrics(ref.features_NxF, ref.stats, features, probs, PR_K,
                                ref.sq_radii_N)
@@ -103,33 +153,46 @@ def evaluate_images(images_NxHxW, dataset: str, data_dir: str | None = None,
   return {**scores, "num_samples": int(images.shape[0])}
 
 
-def real_subset(dataset: str, data_dir: str | None, num: int, rng) -> tuple:
-  """(num, 28, 28) float32 training images in [0, 1], drawn without replacement, and labels."""
-  train_images, train_labels = load_dataset(dataset, "train", data_dir)
-  chosen = rng.choice(len(train_images), size=min(num, len(train_images)), replace=False)
-  return train_images[chosen].astype(np.float32) / 255.0, np.asarray(train_labels)[chosen]
+def evaluate_images(images_NxHxW, dataset, data_dir: str | None = None,
+                    source: str = "samples", labels_N=None, per_class: bool = False) -> dict:
+  """score_images against the reference of `dataset` (a name scored by its shipped judge, or
+  a Reference)."""
+  return score_images(images_NxHxW, reference(dataset, data_dir), source, labels_N, per_class)
 
 
-def reference_rows(dataset: str, data_dir: str | None, num: int, seed: int = 0,
+def real_subset(dataset, data_dir: str | None, num: int, rng) -> tuple:
+  """(num, ...) float32 training images in [0, 1], drawn without replacement, and their labels
+  (only those images are decoded); dataset: a name, or a Reference (its data)."""
+  spec = dataset.spec if isinstance(dataset, Reference) else image_sets.DataSpec(
+      image_sets.resolve_dataset(dataset, "dataset"), data_dir)
+  train = image_sets.open_split(spec, "train")
+  chosen = rng.choice(len(train), size=min(num, len(train)), replace=False)
+  images_, labels = train.take(chosen)
+  return images_.astype(np.float32) / 255.0, np.asarray(labels)
+
+
+def reference_rows(dataset, data_dir: str | None, num: int, seed: int = 0,
                    degraded: bool = False, per_class: bool = False) -> dict:
   """The floor (real train images vs test) and uniform noise, scored like any samples.
 
-  degraded: also the same real images slightly blurred, noised and binarized, which shows
-  how much of an FID small pixel-level differences alone can cost. per_class: the floor
-  row gets label_accuracy and class_fid too, from the real images' own labels.
+  dataset: a name (its shipped judge) or a Reference. degraded: also the same real images
+  slightly blurred, noised and binarized, which shows how much of an FID small pixel-level
+  differences alone can cost. per_class: the floor row gets label_accuracy and class_fid
+  too, from the real images' own labels.
   """
+  ref = reference(dataset, data_dir)
   rng = np.random.default_rng(seed)
-  subset, subset_labels = real_subset(dataset, data_dir, num, rng)
-  noise = rng.uniform(0.0, 1.0, size=(num, 28, 28)).astype(np.float32)
+  subset, subset_labels = real_subset(ref, None, num, rng)
+  noise = rng.uniform(0.0, 1.0, size=(num, *ref.judge.example_shape)).astype(np.float32)
   real_labels = subset_labels if per_class else None
-  rows = {"real_train": evaluate_images(subset, dataset, data_dir, labels_N=real_labels,
-                                        per_class=per_class),
-          "uniform_noise": evaluate_images(noise, dataset, data_dir)}
+  rows = {"real_train": score_images(subset, ref, labels_N=real_labels, per_class=per_class),
+          "uniform_noise": score_images(noise, ref)}
   if degraded:
-    versions = {"real_blur_0.5px": ndimage.gaussian_filter(subset, (0, 0.5, 0.5)),
+    sigma = (0, 0.5, 0.5) + (0,) * (subset.ndim - 3)  # spatial axes only
+    versions = {"real_blur_0.5px": ndimage.gaussian_filter(subset, sigma),
                 "real_noise_0.05": subset + rng.normal(0.0, 0.05, subset.shape),
                 "real_binarized": (subset > 0.5).astype(np.float32)}
-    rows.update({name: evaluate_images(np.clip(x, 0.0, 1.0).astype(np.float32), dataset, data_dir)
+    rows.update({name: score_images(np.clip(x, 0.0, 1.0).astype(np.float32), ref)
                  for name, x in versions.items()})
   return rows
 
@@ -152,35 +215,28 @@ def format_table(rows: dict) -> str:
   return "\n".join(lines)
 
 
-def report(images_NxHxW, labels_N, dataset: str, data_dir: str | None, source: dict,
-           seed: int = 0, references: bool = True, degraded: bool = False,
-           spectrum: bool = False) -> dict:
+def report(images_NxHxW, labels_N, ref: Reference, source: dict, seed: int = 0,
+           references: bool = True, degraded: bool = False, spectrum: bool = False) -> dict:
   """What evaluate.py prints and writes for an image set: metrics, references, the judge's
   identity and `source` (where the images came from).
 
   labels_N: the class each image was asked for (conditional models), or None. spectrum: adds
   the radial power spectrum against the real reference subset's (per class when labelled).
   """
-  if dataset not in DATASETS:
-    raise EvaluationError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}",
-                          field="dataset")
   if degraded and not references:
     raise EvaluationError("degraded scores degraded reference images: drop --noreferences",
                           field="degraded")
   t0 = time.perf_counter()
   per_class = labels_N is not None
   name = str(source.get("samples") or source.get("workdir"))
-  rows = {"samples": evaluate_images(images_NxHxW, dataset, data_dir, name, labels_N,
-                                     per_class)}
+  rows = {"samples": score_images(images_NxHxW, ref, name, labels_N, per_class)}
   eval_s = time.perf_counter() - t0
   if references:
-    rows.update(reference_rows(dataset, data_dir, len(images_NxHxW), seed, degraded, per_class))
-  out = {**source, "dataset": dataset, "num_samples": len(images_NxHxW),
-         "judge": reference(dataset, data_dir).judge.identity, "eval_s": round(eval_s, 3),
-         "rows": rows}
+    rows.update(reference_rows(ref, None, len(images_NxHxW), seed, degraded, per_class))
+  out = {**source, "dataset": ref.spec.dataset, "num_samples": len(images_NxHxW),
+         "judge": ref.judge.identity, "eval_s": round(eval_s, 3), "rows": rows}
   if spectrum:  # the floor row's real subset (same seed), so the two compare like with like
-    real, real_labels = real_subset(dataset, data_dir, len(images_NxHxW),
-                                    np.random.default_rng(seed))
+    real, real_labels = real_subset(ref, None, len(images_NxHxW), np.random.default_rng(seed))
     out["spectrum"] = spectra.spectrum_report(images_NxHxW, real, labels_N,
                                               real_labels if per_class else None)
   return out

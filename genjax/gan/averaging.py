@@ -1,31 +1,23 @@
 """A generator averaged over a run's checkpoints, written as a new run for sampling and scoring.
 
 Averaging G's weights over a long window (Polyak averaging across checkpoints, on top of the
-in-training EMA) helps where the EMA's window is short: on Fashion-MNIST, the EMA weights of
-the 88k, 92k and 96k checkpoints averaged scored FID 5.76 against the 96k EMA's 6.19. An
+in-training EMA) helps where the EMA's window is short (docs/results.md, Fashion-MNIST). An
 average of weights does not come with matching BatchNorm statistics, so they can be
 re-estimated ("standing statistics", Brock et al. 2019): the mean over many batches of the
 statistics G's BatchNorms see in training mode.
 """
 
 import json
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
 from genjax.core import checkpoint
-from genjax.core.errors import WorkdirError, field_error
-from genjax.core.files import write_atomic
+from genjax.core.ema import mean_tree
+from genjax.core.errors import field_error
+from genjax.core.files import check_out_dir, write_atomic
 from genjax.gan.sampling import restore_generators
 from genjax.gan.state import GAN, balanced_labels, sampling_variables
-
-
-def mean_tree(trees):
-  """The leafwise float32 mean of same-shaped pytrees."""
-  def mean(*leaves):
-    return sum(leaf.astype(jnp.float32) for leaf in leaves) / len(leaves)
-  return jax.tree.map(mean, *trees)
 
 
 def standing_batch_stats(gan: GAN, variables: dict, key, num_batches: int, batch_size: int):
@@ -53,20 +45,6 @@ def with_generator(gan: GAN, state, variables: dict):
   if gan.recipe.ema_decay:
     return state.replace(g_ema=variables)
   return state.replace(g_params=variables["params"], g_batch_stats=variables["batch_stats"])
-
-
-def check_out_dir(out, workdir) -> Path:
-  """A new (or empty) folder for the averaged run: nothing there is ever overwritten."""
-  out = Path(out)
-  if out.resolve() == Path(workdir).resolve():
-    raise WorkdirError(f"--out {out} is the run's own workdir; name a new folder")
-  if out.exists() and (not out.is_dir() or any(out.iterdir())):
-    raise WorkdirError(f"--out {out} exists and is not empty; name a new folder")
-  try:
-    out.mkdir(parents=True, exist_ok=True)
-  except OSError as exc:
-    raise WorkdirError(f"cannot create --out {out}: {exc.strerror or exc}") from None
-  return out
 
 
 def average_checkpoints(workdir, steps, out, standing_batches: int = 200, seed: int = 0) -> dict:

@@ -3,7 +3,7 @@
 from genjax.core import config as config_lib, schedules
 from genjax.core.errors import field_error
 from genjax.core.optimizers import ADAM_FORMS
-from genjax.data.images import DATASETS
+from genjax.data import image_sets
 from genjax.gan.losses import LOSSES
 
 D_UPDATES = ("keras", "joint")  # keras: the tutorial's two D updates; joint: one on both halves
@@ -12,7 +12,7 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 # Besides the loop's: pictures, evaluation, precision, and the schedule (within the window rule).
 RESUMABLE = config_lib.LOOP_RESUMABLE | {
     "sample_interval", "grid_size", "eval_interval", "eval_num", "compute_dtype",
-    "lr_schedule", "lr_decay_fraction"}
+    "lr_schedule", "lr_decay_fraction", "judge"}
 
 
 def validate(config) -> None:
@@ -22,7 +22,7 @@ def validate(config) -> None:
   c.check_ints(config, ("batch_size", "latent_dim", "sample_interval", "grid_size", "eval_num",
                         "n_critic"))
   c.check_ints(config, ("eval_interval", "g_refine", "d_mbstd"), low=0)
-  c.check_choice(config, "dataset", DATASETS)
+  image_sets.check_config(config)
   c.check_choice(config, "d_update", D_UPDATES)
   c.check_choice(config, "compute_dtype", COMPUTE_DTYPES)
   c.check_choice(config, "arch", ARCHS)
@@ -43,11 +43,28 @@ def validate(config) -> None:
   _check_recipe(config)
 
 
+def check_image_shape(config, shape_hwc) -> None:
+  """Whether the networks serve images of shape_hwc (H, W, C): the DCGAN generator doubles its
+  side len(g_channels) times; bCR's shifts stay under half a side."""
+  height, width = shape_hwc[:2]
+  scale = 2 ** len(config.g_channels)
+  if config.arch == "dcgan" and (height % scale or width % scale):
+    size = "config.image_size" if config.image_size else "its size (config.image_size)"
+    raise field_error("config.g_channels", f"{tuple(config.g_channels)} doubles a side "
+                      f"{len(config.g_channels)} times: it cannot make {height}x{width} images "
+                      f"(sides must be multiples of {scale}); change {size} or the number of "
+                      "entries")
+  shift = config.consistency_shift
+  if config_lib.is_int(shift) and 2 * shift >= min(height, width):
+    raise field_error("config.consistency_shift", f"{shift} pixels is half a side or more of "
+                      f"{height}x{width} images")
+
+
 def _check_recipe(config) -> None:
   """The recipe's combinations: what needs the DCGAN, an even batch or the joint update."""
-  if config.arch == "dcgan" and 28 % 2 ** len(config.g_channels):
-    raise field_error("config.g_channels", f"has {len(config.g_channels)} upsamplings, which "
-                      "do not divide 28; use 1 or 2 entries")
+  side = image_sets.known_side(config)
+  if side:  # else checked once the data is read
+    check_image_shape(config, (side, side))
   if config.mode_seeking and config.batch_size % 2:
     raise field_error("config.mode_seeking", "pairs the batch's halves: config.batch_size "
                       f"must be even, got {config.batch_size}")
@@ -62,9 +79,9 @@ def _check_recipe(config) -> None:
     raise field_error("config.d_mbstd", "must be 0 (off) or a group size >= 2 that divides "
                       f"config.batch_size ({config.batch_size}), got {group!r}")
   shift = config.consistency_shift
-  if not config_lib.is_int(shift) or not 0 <= shift < 14:
+  if not config_lib.is_int(shift) or shift < 0:
     raise field_error("config.consistency_shift",
-                      f"must be an integer in [0, 14) pixels, got {shift!r}")
+                      f"must be a non-negative integer of pixels, got {shift!r}")
   penalties = [k for k in ("gp_weight", "r1_weight", "consistency_weight") if config[k]]
   if penalties and config.d_update != "joint":
     raise field_error(f"config.{penalties[0]}", "needs config.d_update='joint' (the penalties "

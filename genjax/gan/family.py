@@ -7,10 +7,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from genjax.core import checkpoint, plotting, schedules, sharding
+from genjax.core import checkpoint, feed, plotting, schedules, sharding
 from genjax.core.errors import CheckpointError
+from genjax.core.feed import Streamed
 from genjax.core.loop import Family, Run, train
-from genjax.data.images import load_dataset
+from genjax.data import image_sets
 from genjax.eval import scoring
 from genjax.gan import config as gan_config, steps
 from genjax.gan.sampling import images_01
@@ -26,10 +27,14 @@ def tutorial_log_line(row: dict) -> str:
           f"[G loss: {row['g_loss']:f}]")
 
 
+MAX_GRID_ROWS = 20  # a conditional grid shows the first classes, one row each
+
+
 def grid_rows_cols(gan: GAN, config) -> tuple[int, int]:
-  """The tutorial's grid_size² grid; a conditional GAN's 10x10, one row per class."""
+  """The tutorial's grid_size² grid; a conditional GAN's one row per class (of the first 20),
+  10 columns."""
   if gan.num_classes:
-    return gan.num_classes, 10
+    return min(gan.num_classes, MAX_GRID_ROWS), 10
   return config.grid_size, config.grid_size
 
 
@@ -41,12 +46,13 @@ def save_grid(gan: GAN, state, noise_NxZ, workdir, config, step: int) -> None:
   if not sharding.is_primary_process():
     return
   (workdir / "images").mkdir(exist_ok=True)
-  title = f"{config.dataset} step {step}" + (" (row k: class k)" if gan.num_classes else "")
-  plotting.save_image_grid(images, workdir / "images" / f"{config.dataset}_{step}.png",
-                           rows, cols, title=title)
+  name = image_sets.short_name(config.dataset)
+  title = f"{name} step {step}" + (" (row k: class k)" if gan.num_classes else "")
+  plotting.save_image_grid(images, workdir / "images" / f"{name}_{step}.png", rows, cols,
+                           title=title)
 
 
-def make_sample_scorer(gan: GAN, dataset: str, data_dir: str | None, num: int, key):
+def make_sample_scorer(gan: GAN, ref: scoring.Reference, num: int, key):
   """fn(state) -> the judge's metrics of `num` samples from a fixed noise set (comparable
   across steps); a conditional GAN's are class-balanced and scored for label accuracy too."""
   noise_NxZ = jax.random.normal(key, (num, gan.latent_dim))
@@ -56,8 +62,7 @@ def make_sample_scorer(gan: GAN, dataset: str, data_dir: str | None, num: int, k
     images = np.concatenate([
         np.asarray(images_01(gan, state, noise_NxZ[i:i + EVAL_BATCH], None if labels_N is None
                              else labels_N[i:i + EVAL_BATCH])) for i in range(0, num, EVAL_BATCH)])
-    return scoring.evaluate_images(np.clip(images, 0.0, 1.0), dataset, data_dir,
-                                   "generator samples", labels_N)
+    return scoring.score_images(np.clip(images, 0.0, 1.0), ref, "generator samples", labels_N)
 
   return score
 
@@ -94,37 +99,48 @@ class GANFamily(Family):
   resumable = gan_config.RESUMABLE
   readers = ("sample.py", "evaluate.py", "average_checkpoints.py", "fit_drs.py")
   make_static, make_state = staticmethod(build_gan), staticmethod(init_state)
+  streams = True
 
   @classmethod
   def validate(cls, config):
     gan_config.validate(config)
-    return config.copy_and_resolve_references()
+    return image_sets.resolve_paths(config.copy_and_resolve_references())
 
   def __init__(self, config, mesh):
     super().__init__(config, mesh)
     sharding.check_divisible(config.batch_size, mesh)
-    self.gan = build_gan(config, mesh)
-    self.init_key, self.train_key, grid_key = jax.random.split(jax.random.key(config.seed), 3)
-    rows, cols = grid_rows_cols(self.gan, config)
-    self.grid_noise = jax.random.normal(grid_key, (rows * cols, config.latent_dim))
-    self.score_key = jax.random.fold_in(grid_key, 1)
-    self.data_dir = config.data_dir or None
-    self.image_shape, self.best = (28, 28), None
+    self.init_key, self.train_key, self.grid_key = jax.random.split(
+        jax.random.key(config.seed), 3)
+    self.score_key = jax.random.fold_in(self.grid_key, 1)
+    self.gan = self.best = self.ref = None
 
   def load_data(self):
-    images_NxHxW, labels_N = load_dataset(self.config.dataset, "train", self.data_dir)
-    if self.config.eval_interval:  # a missing judge fails here, before anything is written
-      scoring.reference(self.config.dataset, self.data_dir)
-    self.image_shape = images_NxHxW.shape[1:]
-    return images_NxHxW, labels_N if self.gan.num_classes else None
+    """The training images (their shape and classes recorded in the config), then the GAN
+    built for them; the judge is found here, so a missing one stops the run before a file."""
+    config = self.config
+    data = image_sets.training_set(config)
+    gan_config.check_image_shape(config, config.image_shape)
+    self.gan = build_gan(config, self.mesh)
+    rows, cols = grid_rows_cols(self.gan, config)
+    self.grid_noise = jax.random.normal(self.grid_key, (rows * cols, config.latent_dim))
+    if config.eval_interval:
+      self.ref = scoring.training_reference(config)
+    self.num_examples = len(data)
+    return data.with_labels(bool(self.gan.num_classes))
 
   def init_state(self):
-    return init_state(self.gan, self.init_key, self.image_shape)
+    return init_state(self.gan, self.init_key)
 
   def chunk(self, state, data_dev, num_steps):
-    images_dev, labels_dev = data_dev
+    images_dev, labels_dev = (data_dev, None) if isinstance(data_dev, Streamed) else data_dev
     return steps.train_chunk(self.gan, state, images_dev, self.train_key,
                              self.config.steps_per_dispatch, num_steps, labels_dev)
+
+  def batch_indices(self, first_step, num_steps):
+    with jax.default_device(feed.host_cpu()):
+      return np.asarray(steps.steps_indices(self.gan, self.train_key, first_step,
+                                            self.config.steps_per_dispatch,
+                                            self.num_examples))[:num_steps]
 
   def event_intervals(self):
     return self.config.sample_interval, self.config.eval_interval
@@ -136,10 +152,9 @@ class GANFamily(Family):
     config, rows = self.config, []
     if run.due(step, config.sample_interval):
       save_grid(self.gan, state, self.grid_noise, run.workdir, config, step)
-    if run.due(step, config.eval_interval):
+    if self.ref is not None and run.due(step, config.eval_interval):
       if self.best is None:
-        self.scorer = make_sample_scorer(self.gan, config.dataset, self.data_dir,
-                                         config.eval_num, self.score_key)
+        self.scorer = make_sample_scorer(self.gan, self.ref, config.eval_num, self.score_key)
         self.best = checkpoint.BestKeeper(run.workdir, run.record,
                                           [r["fid"] for r in run.log.rows("eval")])
       t0 = time.perf_counter()
@@ -164,7 +179,7 @@ class GANFamily(Family):
   def finish(self, run: Run, state) -> dict:
     rows, eval_rows = run.log.rows(), run.log.rows("eval")
     if run.writer:
-      save_curves(rows, eval_rows, run.workdir, self.config.dataset)
+      save_curves(rows, eval_rows, run.workdir, image_sets.short_name(self.config.dataset))
     return {"final_eval": eval_rows[-1] if eval_rows else None,
             "eval_s": sum(r["eval_s"] for r in eval_rows if r["step"] > run.start_step)}
 

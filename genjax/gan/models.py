@@ -44,11 +44,22 @@ def projection_logits(module: nn.Module, h_BxD: jnp.ndarray, labels_B, out: Dens
   return logits_B.astype(jnp.float32)  # losses in float32
 
 
+def image_out(h_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
+  """float32 images, B x H x W for one channel (the data's layout), else B x H x W x C."""
+  return (h_BxHxWxC[..., 0] if h_BxHxWxC.shape[-1] == 1 else h_BxHxWxC).astype(jnp.float32)
+
+
+def channels_last(x: jnp.ndarray) -> jnp.ndarray:
+  """B x H x W x C images from the data's layout (B x H x W for one channel)."""
+  return x[..., None] if x.ndim == 3 else x
+
+
 class Generator(nn.Module):
-  """Noise z_BxZ -> images_BxHxW in [-1, 1]: Dense -> LeakyReLU -> BatchNorm per hidden layer."""
+  """Noise z_BxZ -> images in [-1, 1] (B x H x W, or B x H x W x C in colour): Dense ->
+  LeakyReLU -> BatchNorm per hidden layer."""
 
   hidden: Sequence[int] = (256, 512, 1024)
-  image_shape: tuple[int, int] = (28, 28)
+  image_shape: tuple[int, int, int] = (28, 28, 1)  # H, W, C
   bn_momentum: float = 0.8  # Keras BatchNormalization(momentum=0.8)
   bn_epsilon: float = 1e-3  # Keras' default epsilon, not flax's 1e-5
   num_classes: int = 0  # >0: conditional on labels_B
@@ -63,8 +74,9 @@ class Generator(nn.Module):
       # train=False is Keras' predict(): running averages, no stats update.
       h = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                        epsilon=self.bn_epsilon, dtype=self.dtype)(h)
-    h = keras_dense(self.image_shape[0] * self.image_shape[1], self.dtype)(h)
-    return jnp.tanh(h).astype(jnp.float32).reshape((z_BxZ.shape[0], *self.image_shape))
+    height, width, channels = self.image_shape
+    h = keras_dense(height * width * channels, self.dtype)(h)
+    return image_out(jnp.tanh(h).reshape((z_BxZ.shape[0], height, width, channels)))
 
 
 class Discriminator(nn.Module):
@@ -86,14 +98,15 @@ class Discriminator(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-  """z_BxZ -> Dense to 7x7xC0 -> [2x up-convolution, BatchNorm, ReLU]... -> 28x28 tanh.
+  """z_BxZ -> Dense to (H/2^k)x(W/2^k)xC0 -> [2x up-convolution, BatchNorm, ReLU]... -> HxW tanh
+  (k = len(channels): 7x7 -> 28x28 for MNIST's two).
 
   The up-convolutions are sub-pixel convolutions (the matmul form of a stride-2 transposed
   convolution): XLA:CPU runs them several times faster than lax.conv_transpose.
   """
 
-  channels: Sequence[int] = (128, 64)  # at 7x7, 14x14, ...; the last layer emits 1 channel
-  image_shape: tuple[int, int] = (28, 28)
+  channels: Sequence[int] = (128, 64)  # at 7x7, 14x14, ...; the last layer emits the image's
+  image_shape: tuple[int, int, int] = (28, 28, 1)  # H, W, C
   bn_momentum: float = 0.9
   num_classes: int = 0
   refine_channels: int = 0  # >0: upsample to this many channels, then a full-size 3x3 conv
@@ -119,12 +132,13 @@ class DCGANGenerator(nn.Module):
         upsample_2x(h, c, name, dense))
     for i, c in enumerate(self.channels[1:]):
       h = nn.relu(bn()(up(h, c, f"up_{i}")))
+    channels = self.image_shape[2]
     if self.refine_channels:
       h = nn.relu(bn()(up(h, self.refine_channels, "up_refine")))
-      out = dense(1, "out")(patches_3x3(h, 1))[..., 0]
+      out = dense(channels, "out")(patches_3x3(h, 1))
     else:
-      out = upsample_2x(h, 1, "out", dense)[..., 0]
-    return jnp.tanh(out).astype(jnp.float32)
+      out = upsample_2x(h, channels, "out", dense)
+    return image_out(jnp.tanh(out))
 
 
 def minibatch_stddev(h_BxHxWxC: jnp.ndarray, group: int) -> jnp.ndarray:
@@ -142,7 +156,8 @@ def minibatch_stddev(h_BxHxWxC: jnp.ndarray, group: int) -> jnp.ndarray:
 
 
 class DCGANDiscriminator(nn.Module):
-  """Images_BxHxW -> [3x3 stride-2 convolution, LeakyReLU 0.2]... -> Dense logit (+ projection)."""
+  """Images (B x H x W, or B x H x W x C) -> [3x3 stride-2 convolution, LeakyReLU 0.2]... ->
+  Dense logit (+ projection)."""
 
   channels: Sequence[int] = (64, 128)  # 28 -> 14 -> 7
   num_classes: int = 0
@@ -154,7 +169,7 @@ class DCGANDiscriminator(nn.Module):
   def __call__(self, x_BxHxW: jnp.ndarray, labels_B=None, update_stats: bool = False):
     dense = lambda n, name: Dense(n, spectral_norm=self.spectral_norm,  # noqa: E731
                                   update_stats=update_stats, dtype=self.dtype, name=name)
-    h = x_BxHxW[..., None].astype(self.dtype)
+    h = channels_last(x_BxHxW).astype(self.dtype)
     for i, c in enumerate(self.channels):
       h = nn.leaky_relu(dense(c, f"conv_{i}")(patches_3x3(h, 2)), LEAKY_SLOPE)
     if self.mbstd_group:

@@ -40,7 +40,7 @@ class Draws(NamedTuple):
 
   draw(num, seed, label): the first num images in [0, 1] of seed's noise stream;
   chunk(seed, label, i): its i-th block of SAMPLE_BATCH images. label None: a conditional G's
-  balanced labels (i mod 10).
+  balanced labels (i mod K).
   """
 
   draw: Callable
@@ -62,7 +62,7 @@ def draws_of(run: runs.Restored) -> Draws:
   def chunk(seed: int, label: int | None, i: int) -> np.ndarray:
     z = jax.random.normal(jax.random.fold_in(jax.random.key(seed), i * SAMPLE_BATCH),
                           (SAMPLE_BATCH, config.latent_dim))
-    # label None: generate's balanced labels (SAMPLE_BATCH is a multiple of the classes).
+    # label None: generate's balanced labels (i mod K over each block).
     labels = None if label is None else np.full(SAMPLE_BATCH, label)
     return np.clip(np.asarray(images_01(gan, state, z, labels)), 0.0, 1.0).astype(np.float32)
 
@@ -72,10 +72,10 @@ def draws_of(run: runs.Restored) -> Draws:
   return Draws(draw, chunk, step, gan.num_classes, config)
 
 
-def class_seed(seed: int, label: int) -> int:
-  """The noise seed of class `label`'s samples at evaluation seed `seed`.
+def class_seed(seed: int, label: int, num_classes: int = NUM_CLASSES) -> int:
+  """The noise seed of class `label`'s samples at evaluation seed `seed` (of num_classes).
 
   Distinct for every (seed, label): two evaluation seeds never reuse a noise vector, so their
-  spread is that of independent sample sets. Seed 0 keeps its classes' seeds 0..9.
+  spread is that of independent sample sets. Seed 0 keeps its classes' seeds 0..K-1.
   """
-  return seed * NUM_CLASSES + label
+  return seed * num_classes + label

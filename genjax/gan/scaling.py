@@ -10,6 +10,7 @@ import dataclasses
 import jax
 import ml_collections
 
+from genjax.data.image_sets import filled
 from genjax.gan.state import build_gan, init_state
 
 
@@ -36,8 +37,9 @@ INTERCONNECTS = {
 
 
 def gradient_floats_per_iter(config: ml_collections.ConfigDict) -> dict:
-  """Floats all-reduced per iteration: parameters counted from the real model."""
-  gan = build_gan(config)
+  """Floats all-reduced per iteration: parameters counted from the real model (built for its
+  data's images)."""
+  gan = build_gan(filled(config))
   shapes = jax.eval_shape(lambda: init_state(gan, jax.random.key(0)))
   count = lambda tree: sum(x.size for x in jax.tree.leaves(tree))  # noqa: E731
   d_updates = 2 if config.d_update == "keras" else 1

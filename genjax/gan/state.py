@@ -13,6 +13,7 @@ from genjax.core import optimizers
 from genjax.core.config import Static, as_tuple, recipe_of
 from genjax.core.ema import ema_copy
 from genjax.data.images import NUM_CLASSES
+from genjax.data.pixels import example_shape
 from genjax.gan.config import lr_window
 from genjax.gan.models import DCGANDiscriminator, DCGANGenerator, Discriminator, Generator
 
@@ -47,6 +48,11 @@ class GAN(Static):
   def batch_size(self) -> int:
     return self.recipe.batch_size
 
+  @property
+  def example_shape(self) -> tuple:
+    """One image's array shape: (H, W) for one channel, (H, W, C) in colour."""
+    return example_shape(self.recipe.image_shape)
+
 
 @flax.struct.dataclass
 class GANState:
@@ -75,28 +81,31 @@ def gan_adam(learning_rate: float, config: ml_collections.ConfigDict):
 # Besides the loop's, keys the host alone reads: left out of a GAN's recipe, so changing them
 # compiles nothing.
 HOST_KEYS = ("model", "dataset", "num_steps", "sample_interval", "grid_size", "eval_interval",
-             "eval_num")
+             "eval_num", "image_size", "test_fraction", "class_names", "judge")
 
 
 def build_networks(config, num_classes: int, dtype):
-  """(generator, discriminator) modules of config.arch."""
+  """(generator, discriminator) modules of config.arch, for images of config.image_shape."""
   sn = bool(config.spectral_norm)
+  image_shape = tuple(config.image_shape)
   if config.arch == "dcgan":
-    return (DCGANGenerator(channels=as_tuple(config.g_channels), num_classes=num_classes,
+    return (DCGANGenerator(channels=as_tuple(config.g_channels), image_shape=image_shape,
+                           num_classes=num_classes,
                            refine_channels=int(config.g_refine), blur=bool(config.g_blur),
                            class_bn=bool(config.g_class_bn), dtype=dtype),
             DCGANDiscriminator(channels=as_tuple(config.d_channels), num_classes=num_classes,
                                spectral_norm=sn, mbstd_group=int(config.d_mbstd), dtype=dtype))
-  return (Generator(hidden=tuple(config.g_hidden), bn_momentum=config.bn_momentum,
-                    num_classes=num_classes, dtype=dtype),
+  return (Generator(hidden=tuple(config.g_hidden), image_shape=image_shape,
+                    bn_momentum=config.bn_momentum, num_classes=num_classes, dtype=dtype),
           Discriminator(hidden=tuple(config.d_hidden), num_classes=num_classes, spectral_norm=sn,
                         dtype=dtype))
 
 
 def build_gan(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> GAN:
-  """The GAN for a validated `config`; with a mesh, batches are split over its `data` axis."""
+  """The GAN for a validated `config` whose data keys are filled in (image_shape,
+  num_classes); with a mesh, batches are split over its `data` axis."""
   recipe = recipe_of(config, HOST_KEYS)
-  num_classes = NUM_CLASSES if config.conditional else 0
+  num_classes = config.num_classes if config.conditional else 0
   generator, discriminator = build_networks(config, num_classes,
                                             jnp.dtype(config.compute_dtype))
   d_lr = config.d_learning_rate or config.learning_rate
@@ -106,11 +115,11 @@ def build_gan(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> GA
              lr_window=lr_window(config))  # the window depends on num_steps
 
 
-def init_state(gan: GAN, key: jax.Array, image_shape=(28, 28)) -> GANState:
+def init_state(gan: GAN, key: jax.Array) -> GANState:
   g_key, d_key = jax.random.split(key)
   labels = jnp.zeros((1,), jnp.int32) if gan.num_classes else None
   g_vars = gan.generator.init(g_key, jnp.zeros((1, gan.latent_dim)), train=False, labels_B=labels)
-  d_vars = dict(gan.discriminator.init(d_key, jnp.zeros((1, *image_shape)), labels))
+  d_vars = dict(gan.discriminator.init(d_key, jnp.zeros((1, *gan.example_shape)), labels))
   d_params = d_vars.pop("params")
   g_ema = ema_copy(dict(g_vars)) if gan.recipe.ema_decay else {}
   return GANState(
@@ -135,7 +144,7 @@ def sampling_variables(gan: GAN, state: GANState) -> dict:
 def generate(gan: GAN, state: GANState, z_BxZ: jnp.ndarray, labels_B=None) -> jnp.ndarray:
   """Images in [-1, 1] from G in inference mode (running BatchNorm averages, like Keras predict).
 
-  A conditional G with labels_B None draws balanced labels: i mod 10 for the i-th noise row.
+  A conditional G with labels_B None draws balanced labels: i mod K for the i-th noise row.
   """
   if gan.num_classes and labels_B is None:
     labels_B = balanced_labels(z_BxZ.shape[0], gan.num_classes)

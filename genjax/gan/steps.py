@@ -8,6 +8,7 @@ import optax
 
 from genjax.core import runner, schedules, sharding
 from genjax.core.ema import ema_decay_at, ema_update
+from genjax.core.feed import Streamed
 from genjax.data.images import scale_to_tanh_range
 from genjax.gan import losses
 from genjax.gan.state import GAN, GANState
@@ -160,12 +161,40 @@ def g_adam_step(gan: GAN, state: GANState, z_BxZ, labels_B=None) -> tuple[GANSta
   return state, adversarial
 
 
-def critic_updates(gan: GAN, state: GANState, images_NxHxW, labels_N, idx_key, noise_key):
+def real_indices(gan: GAN, base_key: jax.Array, step, num_examples: int) -> jnp.ndarray:
+  """The training rows iteration `step` reads: B (n_critic x B with several critic updates)
+  uniform draws with replacement, the very draws sample_labeled_batch makes in the step."""
+  idx_key = jax.random.split(jax.random.fold_in(base_key, step), 3)[0]
+  draw = lambda key: jax.random.randint(key, (gan.batch_size,), 0, num_examples)  # noqa: E731
+  if gan.recipe.n_critic == 1:
+    return draw(idx_key)
+  return jnp.stack([draw(jax.random.fold_in(idx_key, c)) for c in range(gan.recipe.n_critic)])
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def steps_indices(gan: GAN, base_key, first_step, max_steps: int, num_examples: int):
+  """max_steps x (a step's rows): real_indices of first_step, first_step + 1, ..."""
+  steps_K = first_step + jnp.arange(max_steps)
+  return jax.vmap(lambda step: real_indices(gan, base_key, step, num_examples))(steps_K)
+
+
+def real_batch(gan: GAN, data, i, c, key):
+  """(real images in [-1, 1], their labels or None) of critic update c: drawn on the device
+  from the training set (data = (images, labels or None)), or a streamed chunk's i-th."""
+  if not isinstance(data, Streamed):
+    return sample_labeled_batch(data[0], data[1], key, gan.batch_size)
+  rows = (lambda a: a[i]) if gan.recipe.n_critic == 1 else (lambda a: a[i, c])  # noqa: E731
+  images, labels = data.arrays
+  return scale_to_tanh_range(rows(images)), None if labels is None else rows(labels).astype(
+      jnp.int32)
+
+
+def critic_updates(gan: GAN, state: GANState, data, i, idx_key, noise_key):
   """n_critic D updates, each on a fresh real batch and fresh noise; metrics of the last."""
   shard = lambda x: sharding.constrain_batch(x, gan.mesh)  # noqa: E731
 
-  def one(state, i_key, n_key):
-    real_BxHxW, labels_B = sample_labeled_batch(images_NxHxW, labels_N, i_key, gan.batch_size)
+  def one(state, c, i_key, n_key):
+    real_BxHxW, labels_B = real_batch(gan, data, i, c, i_key)
     labels_B = None if labels_B is None else shard(labels_B)
     z_BxZ = shard(jax.random.normal(n_key, (gan.batch_size, gan.latent_dim)))
     # Fakes share the real batch's labels, so penalties compare like with like.
@@ -173,24 +202,29 @@ def critic_updates(gan: GAN, state: GANState, images_NxHxW, labels_N, idx_key, n
                                    jax.random.fold_in(n_key, 1))
 
   if gan.recipe.n_critic == 1:  # the tutorial's keys, unchanged
-    return one(state, idx_key, noise_key)
+    return one(state, 0, idx_key, noise_key)
 
-  def body(i, carry):
-    return one(carry[0], jax.random.fold_in(idx_key, i), jax.random.fold_in(noise_key, i))
+  def body(c, carry):
+    return one(carry[0], c, jax.random.fold_in(idx_key, c), jax.random.fold_in(noise_key, c))
 
   zero = jnp.zeros((), jnp.float32)
   return jax.lax.fori_loop(0, gan.recipe.n_critic, body, (state, zero, zero))
 
 
-def train_step(gan: GAN, state: GANState, images_NxHxW, base_key,
-               labels_N=None) -> tuple[GANState, dict]:
-  """One GAN iteration; its randomness is fold_in(base_key, step), so any resume replays it."""
+def train_step(gan: GAN, state: GANState, images_NxHxW, base_key, labels_N=None,
+               i=0) -> tuple[GANState, dict]:
+  """One GAN iteration; its randomness is fold_in(base_key, step), so any resume replays it.
+
+  images_NxHxW (and labels_N for a conditional GAN): the training set on the device, or a
+  chunk's Streamed batches (labels inside; this iteration's are row i).
+  """
+  data = images_NxHxW if isinstance(images_NxHxW, Streamed) else (images_NxHxW, labels_N)
   key = jax.random.fold_in(base_key, state.step)
   idx_key, d_noise_key, g_noise_key = jax.random.split(key, 3)
   # The same global batch as on one device; with a mesh each device computes its slice and
   # XLA all-reduces gradients and BatchNorm statistics over the `data` axis.
   shard = lambda x: sharding.constrain_batch(x, gan.mesh)  # noqa: E731
-  state, d_loss, d_acc = critic_updates(gan, state, images_NxHxW, labels_N, idx_key, d_noise_key)
+  state, d_loss, d_acc = critic_updates(gan, state, data, i, idx_key, d_noise_key)
   z_g_BxZ = shard(jax.random.normal(g_noise_key, (gan.batch_size, gan.latent_dim)))  # fresh
   g_labels_B = None
   if gan.num_classes:
@@ -209,20 +243,23 @@ def train_chunk(gan: GAN, state: GANState, images_NxHxW, base_key, max_steps: in
                 num_steps, labels_N=None) -> tuple[GANState, dict]:
   """Runs `num_steps` (traced, <= max_steps) iterations in one dispatch; donates `state`.
 
-  labels_N (the class of each image) is needed by conditional GANs only.
+  images_NxHxW: the training images on the device, with labels_N (the class of each image,
+  needed by conditional GANs only); or a chunk's Streamed batches (labels inside).
   """
-  if gan.num_classes and labels_N is None:
+  streamed = isinstance(images_NxHxW, Streamed)
+  if gan.num_classes and labels_N is None and not streamed:
     raise ValueError("a conditional GAN trains on labelled data: pass labels_N")
   labels_N = labels_N if gan.num_classes else None
-  return compiled_chunk(gan, max_steps)(state, images_NxHxW, base_key, num_steps, labels_N)
+  return compiled_chunk(gan, max_steps, streamed)(state, images_NxHxW, base_key, num_steps,
+                                                 labels_N)
 
 
 @functools.lru_cache(maxsize=None)
-def compiled_chunk(gan: GAN, max_steps: int):
+def compiled_chunk(gan: GAN, max_steps: int, streamed: bool = False):
   """The jitted chunk for this GAN: replicated in/out shardings when it has a mesh."""
 
   def chunk(state, images_NxHxW, base_key, num_steps, labels_N=None):
-    step_fn = lambda s: train_step(gan, s, images_NxHxW, base_key, labels_N)  # noqa: E731
-    return runner.run_steps(step_fn, state, num_steps, max_steps, METRIC_NAMES)
+    step_fn = lambda s, i: train_step(gan, s, images_NxHxW, base_key, labels_N, i)  # noqa: E731
+    return runner.run_steps(step_fn, state, num_steps, max_steps, METRIC_NAMES, indexed=True)
 
-  return runner.jit_chunk(chunk, gan.mesh)
+  return runner.jit_chunk(chunk, gan.mesh, streamed)

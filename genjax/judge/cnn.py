@@ -11,7 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.core import runs
 from genjax.core.errors import GenjaxError
+from genjax.data import image_sets, pixels
 from genjax.data.images import DATASETS, NUM_CLASSES
 from genjax.nn.layers import conv3x3_valid, max_pool2
 
@@ -23,16 +25,19 @@ class JudgeError(GenjaxError):
 
 
 class CNN(nn.Module):
-  """Images_BxHxW in [0, 1] -> (logits_Bx10, features_BxF): [conv3x3-ReLU-pool] x2, dense F."""
+  """Images in [0, 1] (B x H x W, or B x H x W x C) -> (logits_BxK, features_BxF):
+  [conv3x3-ReLU-pool] x2, dense F."""
 
   conv_features: tuple = (32, 64)
   feature_dim: int = 128
   conv_dropout: float = 0.25
   dense_dropout: float = 0.5
+  num_classes: int = NUM_CLASSES
 
   @nn.compact
   def __call__(self, images_BxHxW: jnp.ndarray, train: bool):
-    h = (2.0 * images_BxHxW - 1.0)[..., None]  # centred input
+    h = 2.0 * images_BxHxW - 1.0  # centred input
+    h = h[..., None] if h.ndim == 3 else h
     for i, width in enumerate(self.conv_features):
       kernel = self.param(f"conv{i}_kernel", nn.initializers.lecun_normal(),
                           (3, 3, h.shape[-1], width))
@@ -41,13 +46,14 @@ class CNN(nn.Module):
     h = nn.Dropout(self.conv_dropout, deterministic=not train)(h.reshape(h.shape[0], -1))
     features_BxF = nn.relu(nn.Dense(self.feature_dim, name="features")(h))
     h = nn.Dropout(self.dense_dropout, deterministic=not train)(features_BxF)
-    return nn.Dense(NUM_CLASSES, name="logits")(h), features_BxF
+    return nn.Dense(self.num_classes, name="logits")(h), features_BxF
 
 
-def build_cnn(config) -> CNN:
-  """The CNN a config (ConfigDict or its to_dict()) describes."""
+def build_cnn(config, num_classes: int) -> CNN:
+  """The CNN a config (ConfigDict or its to_dict()) describes, with num_classes outputs."""
   return CNN(conv_features=tuple(config["conv_features"]), feature_dim=config["feature_dim"],
-             conv_dropout=config["conv_dropout"], dense_dropout=config["dense_dropout"])
+             conv_dropout=config["conv_dropout"], dense_dropout=config["dense_dropout"],
+             num_classes=num_classes)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -56,24 +62,27 @@ def _forward(model: CNN, params, x_BxHxW):
   return jax.nn.softmax(logits_Bx10), features_BxF
 
 
-def predict(model: CNN, params, images, batch_size: int = 1000):
-  """(probs_Nx10, features_NxF) as NumPy; the last batch is padded so one compiled shape serves all."""
+def predict(model: CNN, params, images, batch_size: int = 1000, example_shape=(28, 28)):
+  """(probs_NxK, features_NxF) as NumPy; the last batch is padded so one compiled shape serves
+  all. example_shape: one image's, (H, W) or (H, W, C)."""
   images = np.asarray(images)
   if images.ndim == 4 and images.shape[-1] == 1:
     images = images[..., 0]
-  if images.ndim != 3 or images.shape[1:] != (28, 28):
-    raise JudgeError(f"judge expects images of shape [N,28,28], got {list(images.shape)}")
+  if images.shape[1:] != tuple(example_shape):
+    raise JudgeError(f"judge expects images of shape [N,{','.join(map(str, example_shape))}], "
+                     f"got {list(images.shape)}")
   if np.issubdtype(images.dtype, np.integer):
     images = images.astype(np.float32) / 255.0
   elif images.size and (images.min() < -1e-3 or images.max() > 1 + 1e-3):
     raise JudgeError(f"judge expects images in [0, 1], got values in [{images.min():.3g}, "
                      f"{images.max():.3g}] (map tanh outputs with x * 0.5 + 0.5)")
   n = len(images)
-  padded = np.zeros((-(-n // batch_size) * batch_size, 28, 28), np.float32)
+  padded = np.zeros((-(-n // batch_size) * batch_size, *example_shape), np.float32)
   padded[:n] = images
   outs = [_forward(model, params, padded[i:i + batch_size]) for i in range(0, n, batch_size)]
   if not outs:
-    return np.zeros((0, NUM_CLASSES), np.float32), np.zeros((0, model.feature_dim), np.float32)
+    return (np.zeros((0, model.num_classes), np.float32),
+            np.zeros((0, model.feature_dim), np.float32))
   return tuple(np.concatenate([np.asarray(o[k]) for o in outs])[:n] for k in (0, 1))
 
 
@@ -88,17 +97,22 @@ def data_sha256(images: np.ndarray, labels: np.ndarray) -> str:
 
 
 class Judge:
-  """A trained CNN with its metadata: scores images as class probabilities and features."""
+  """A trained CNN with its metadata: scores images as class probabilities and features.
 
-  def __init__(self, dataset: str, meta: dict, model: CNN, params):
+  spec: the data it was trained on (its test split is the real reference); example_shape:
+  one image's array shape."""
+
+  def __init__(self, dataset: str, meta: dict, model: CNN, params, example_shape=(28, 28),
+               spec: image_sets.DataSpec | None = None, where: dict | None = None):
     self.dataset, self.meta, self.model = dataset, meta, model
+    self.example_shape, self.spec = tuple(example_shape), spec
     self.params = jax.device_put(params)  # once, not per predict call
     self.identity = {"dataset": dataset, "weights_sha256": meta["weights_sha256"],
-                     "test_accuracy": meta["test_accuracy"]}
+                     "test_accuracy": meta["test_accuracy"], **(where or {})}
 
   def predict(self, images_NxHxW, batch_size: int = 1000):
-    """(probs_Nx10, features_NxF) as float32 NumPy; images float in [0, 1] (or uint8)."""
-    return predict(self.model, self.params, images_NxHxW, batch_size)
+    """(probs_NxK, features_NxF) as float32 NumPy; images float in [0, 1] (or uint8)."""
+    return predict(self.model, self.params, images_NxHxW, batch_size, self.example_shape)
 
   def accuracy(self, images_NxHxW, labels_N) -> float:
     """Top-1 accuracy in percent."""
@@ -125,7 +139,7 @@ def _load_judge_cached(dataset: str, judge_dir: str) -> Judge:
   try:
     meta = json.loads(meta_path.read_text())
     expected_sha, config = meta["weights_sha256"], meta["config"]
-    model = build_cnn(config)
+    model = build_cnn(config, NUM_CLASSES)  # the shipped judges are MNIST's and Fashion's
   except (ValueError, KeyError, TypeError) as exc:
     raise JudgeError(f"{meta_path}: corrupt judge metadata ({type(exc).__name__}: "
                      f"{str(exc).splitlines()[0] if str(exc) else ''}); {fix}") from None
@@ -145,3 +159,29 @@ def _load_judge_cached(dataset: str, judge_dir: str) -> Judge:
     raise JudgeError(f"{weights_path}: corrupt judge weights ({str(exc).splitlines()[0]}); "
                      f"{fix}") from None
   return Judge(dataset, meta, model, params)
+
+
+META_FILE = "judge.json"  # a trained judge's figures, beside its checkpoints
+
+
+def load_judge_run(workdir) -> Judge:
+  """The judge trained in `workdir` (train_classifier.py --workdir), its newest checkpoint."""
+  return _load_judge_run(str(Path(workdir).expanduser().resolve()))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_judge_run(workdir: str) -> Judge:
+  try:
+    run = runs.restore(workdir, families=("judge",))
+  except GenjaxError as exc:
+    text = str(exc)
+    raise JudgeError(f"judge {text[len('workdir '):] if text.startswith('workdir ') else text}",
+                     field="judge") from None
+  meta_path = Path(workdir) / META_FILE
+  meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"test_accuracy": None}
+  params = jax.device_get(run.state.params)
+  meta["weights_sha256"] = hashlib.sha256(flax.serialization.to_bytes(params)).hexdigest()
+  spec = image_sets.DataSpec.of(run.config)
+  return Judge(run.config.dataset, meta, run.static.model, params,
+               pixels.example_shape(run.config.image_shape), spec,
+               {"workdir": workdir, "step": run.step})

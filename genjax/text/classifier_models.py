@@ -1,5 +1,5 @@
 """The sentence classifier as a flax.linen module: word embeddings, a recurrent encoder, a
-summary of its outputs and one logit (log-odds of positive).
+summary of its outputs and one logit (log-odds of positive), or one per class for more than two.
 
 Encoders: `bilstm` (a forward and a backward LSTM, outputs concatenated), `lstm`, `gru`; each
 through flax's nn.RNN with `seq_lengths`, so a sentence's states never see its padding (the
@@ -70,7 +70,7 @@ class Encoder(nn.Module):
 
 
 class SentenceClassifier(nn.Module):
-  """tokens_BxT (padded with 0 past lengths_B) -> logits_B."""
+  """tokens_BxT (padded with 0 past lengths_B) -> logits_B (two classes) or logits_BxK."""
 
   vocab_size: int
   embed_dim: int
@@ -83,6 +83,7 @@ class SentenceClassifier(nn.Module):
   feature_dropout: float = 0.0
   subword_buckets: int = 0  # >0: a word's vector adds the mean of its hashed subwords' vectors
   unk_id: int = 1
+  num_classes: int = 2  # two: one logit (log-odds of class 1); more: one logit per class
 
   @nn.compact
   def __call__(self, tokens_BxT, lengths_B, train: bool = False, embed_delta_BxTxE=None,
@@ -117,7 +118,15 @@ class SentenceClassifier(nn.Module):
     features_BxF = drop(features_BxF)
     if self.head_dim:
       features_BxF = drop(nn.relu(nn.Dense(self.head_dim, name="head")(features_BxF)))
-    return nn.Dense(1, name="logit")(features_BxF)[:, 0]
+    if self.num_classes == 2:
+      return nn.Dense(1, name="logit")(features_BxF)[:, 0]
+    return nn.Dense(self.num_classes, name="logit")(features_BxF)
+
+
+def num_classes(config) -> int:
+  """The classes of a config's run: its class names' count, set from the data when the run
+  starts (a config no data has filled yet, as a test's or benchmark's: two)."""
+  return len(config.class_names) or 2
 
 
 def build_classifier(config, vocab_size: int) -> SentenceClassifier:
@@ -126,4 +135,5 @@ def build_classifier(config, vocab_size: int) -> SentenceClassifier:
       vocab_size=vocab_size, embed_dim=config.embed_dim, hidden_dim=config.hidden_dim,
       encoder=config.encoder, pooling=config.pooling, head_dim=config.head_dim,
       embed_dropout=config.embed_dropout, word_dropout=config.word_dropout,
-      feature_dropout=config.feature_dropout, subword_buckets=config.subword_buckets)
+      feature_dropout=config.feature_dropout, subword_buckets=config.subword_buckets,
+      num_classes=num_classes(config))

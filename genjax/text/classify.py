@@ -1,6 +1,7 @@
-"""The sentence classifier on the core loop: SST-2 grouped by length, per-example sigmoid
-cross-entropy, AdamW on a warmup+cosine schedule, the dev set evaluated as it trains, and
-`predict` for raw text.
+"""The sentence classifier on the core loop: SST-2 (or one's own labelled files, any number
+of classes) grouped by length, per-example cross-entropy (sigmoid for two classes, softmax for
+more), AdamW on a warmup+cosine schedule, the dev set evaluated as it trains, and
+`predict_classes` for raw text.
 
 Sentences are grouped into length buckets (e.g. up to 8, 16, 32, 64 tokens), each bucket one
 padded array on the device. An epoch walks the buckets in order, each bucket's batches in a
@@ -22,30 +23,31 @@ import ml_collections
 import numpy as np
 import optax
 
-from genjax.core import checkpoint, config as config_lib, loop, plotting, runner, schedules
+from genjax.core import config as config_lib, loop, plotting, runner, runs, schedules
 from genjax.core import sharding
 from genjax.core.config import Static, recipe_of
 from genjax.core.ema import ema_copy, ema_update
-from genjax.core.errors import CheckpointError, DataError, WorkdirError, field_error
+from genjax.core.errors import CheckpointError, ConfigError, DataError, field_error
+from genjax.core.optimizers import decay_mask
 from genjax.data import sst2
-from genjax.text import words
-from genjax.text.classifier_models import ENCODERS, POOLINGS, build_classifier
-from genjax.text.sentences import (Bucket, Encoded, encode_sentences, make_buckets,
-                                    pad_rows, padded_width, rows_of)
+from genjax.text import labelled, words
+from genjax.text.classifier_models import ENCODERS, POOLINGS, build_classifier, num_classes
+from genjax.text.classify_eval import (evaluate, logits_of, logits_of_ids,  # noqa: F401
+                                       probabilities)
+from genjax.text.sentences import Bucket, encode_sentences, make_buckets
 
-NAME = "text_classify"
+NAME = "classifier"
 METRIC_NAMES = ("loss", "accuracy")
 VOCAB_FILE = "vocab.json"
-HOST_KEYS = ("model", "dataset", "data_dir", "seed", "num_steps", "vocab_sha256",
+SST2_CLASSES = ("negative", "positive")  # SST-2's labels 0 and 1
+HOST_KEYS = ("model", "dataset", "data_dir", "train_file", "dev_file", "text_column",
+             "label_column", "seed", "num_steps", "vocab_sha256",
              "eval_interval", "eval_batch_size", "log_interval", "print_interval",
              "checkpoint_interval", "keep_checkpoints", "steps_per_dispatch", "progress",
              "num_devices")
 # The vocabulary is checked by check_resume, with its own message.
 RESUMABLE = config_lib.LOOP_RESUMABLE | {"eval_interval", "eval_batch_size", "vocab_size",
                                          "vocab_sha256"}
-# Keys newer than some saved runs, at the value those runs trained with.
-ADDED_KEYS = {"adversarial_eps": 0.0, "segment_batches": 0, "subword_buckets": 0,
-              "subword_width": 32}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -64,11 +66,6 @@ class ClassifierState:
   params: flax.core.FrozenDict
   opt_state: optax.OptState
   ema_params: flax.core.FrozenDict  # the parameters' moving average (config.ema_decay)
-
-
-def decay_mask(params):
-  """Weight decay on matrices (embeddings included), not on biases."""
-  return jax.tree.map(lambda p: p.ndim >= 2, params)
 
 
 def build_setup(config, mesh=None) -> ClassifierSetup:
@@ -109,8 +106,11 @@ def train_step(setup: ClassifierSetup, state, batch, base_key):
     logits_B = setup.model.apply({"params": params}, tokens_BxT, lengths_B, train=True,
                                  embed_delta_BxTxE=delta_BxTxE, subwords_BxTxG=subwords_BxTxG,
                                  rngs={"dropout": key})
-    loss_B = optax.sigmoid_binary_cross_entropy(logits_B, labels_B.astype(jnp.float32))
-    return loss_B.mean(), jnp.mean((logits_B > 0) == (labels_B == 1))
+    if logits_B.ndim == 1:  # two classes: one logit, the log-odds of class 1
+      loss_B = optax.sigmoid_binary_cross_entropy(logits_B, labels_B.astype(jnp.float32))
+      return loss_B.mean(), jnp.mean((logits_B > 0) == (labels_B == 1))
+    loss_B = optax.softmax_cross_entropy_with_integer_labels(logits_B, labels_B)
+    return loss_B.mean(), jnp.mean(jnp.argmax(logits_B, -1) == labels_B)
 
   eps = setup.recipe.adversarial_eps
   zeros_BxTxE = jnp.zeros(tokens_BxT.shape + (setup.model.embed_dim,)) if eps else None
@@ -154,49 +154,6 @@ def compiled_chunk(setup: ClassifierSetup, batch_size: int, max_steps: int):
   return runner.jit_chunk(chunk, setup.mesh)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def logits_of(model, params, tokens_BxT, lengths_B, subwords_BxTxG):
-  return model.apply({"params": params}, tokens_BxT, lengths_B, subwords_BxTxG=subwords_BxTxG)
-
-
-def logits_of_ids(model, params, encoded: Encoded, boundaries, batch_size: int) -> np.ndarray:
-  """Every sentence's logit, in order: batches of one bucket, padded to batch_size rows (one
-  compiled shape per bucket, whatever the number of sentences)."""
-  widths_N = np.array([padded_width(len(ids), boundaries) for ids in encoded.ids])
-  logits_N = np.zeros(len(encoded.ids), np.float32)
-  for width in sorted(set(widths_N.tolist())):
-    rows = np.flatnonzero(widths_N == width)
-    for start in range(0, rows.size, batch_size):
-      part = rows[start:start + batch_size]
-      batch = pad_rows(rows_of(encoded, part), width, batch_size)
-      logits_N[part] = np.asarray(logits_of(model, params, *batch))[:part.size]
-  return logits_N
-
-
-def evaluate(model, params, encoded: Encoded, labels_N, boundaries, batch_size: int) -> dict:
-  """Loss (nats), accuracy (%), the confusion matrix and accuracy by length bucket."""
-  ids_list = encoded.ids
-  logits_N = logits_of_ids(model, params, encoded, boundaries, batch_size)
-  signs_N = np.where(labels_N == 1, 1.0, -1.0)
-  predicted_N = (logits_N > 0).astype(np.int32)
-  right_N = predicted_N == labels_N
-  lengths_N = np.array([len(ids) for ids in ids_list])
-  by_length, low = [], 0
-  for bound in boundaries:
-    inside = (lengths_N > low) & (lengths_N <= bound)
-    by_length.append({"tokens": f"{low + 1}-{bound}", "count": int(inside.sum()),
-                      "accuracy": round(100 * float(right_N[inside].mean()), 2)
-                      if inside.any() else None})
-    low = bound
-  confusion = [[int(np.sum((labels_N == t) & (predicted_N == p))) for p in (0, 1)]
-               for t in (0, 1)]
-  nats_N = np.logaddexp(0.0, -signs_N * logits_N.astype(np.float64))
-  return {"dev_loss": float(nats_N.mean()),
-          "dev_accuracy": round(100 * float(right_N.mean()), 2), "num_dev": len(ids_list),
-          "confusion": confusion, "confusion_layout": "rows: true 0/1, columns: predicted 0/1",
-          "accuracy_by_length": by_length}
-
-
 def validate(config) -> None:
   """Raises ConfigError naming the first bad field, before anything is computed or written."""
   c = config_lib
@@ -219,18 +176,37 @@ def validate(config) -> None:
   c.check_range(config, ("embed_dropout", "word_dropout", "feature_dropout",
                          "warmup_fraction"), 0.0, 1.0)
   c.check_range(config, ("ema_decay",), 0.0, 1.0)
+  for key in ("text_column", "label_column"):
+    if not isinstance(config[key], str) or not config[key]:
+      raise field_error(f"config.{key}", f"must name a column of the files, got {config[key]!r}")
+  if bool(config.train_file) != bool(config.dev_file):
+    given, missing = ("train_file", "dev_file") if config.train_file else ("dev_file", "train_file")
+    raise field_error(f"config.{missing}", f"is needed with config.{given}: the classes come "
+                      "from the training file, and the development file measures them")
 
 
-def training_split(config) -> tuple[tuple, np.ndarray, str]:
-  """(sentences, labels_N, file) of the training split, limited by config.train_limit."""
-  train = sst2.load_split("train", config.data_dir or None)
-  limit = config.train_limit or len(train.sentences)
-  sentences, labels_N = train.sentences[:limit], train.labels_N[:limit]
+def labelled_splits(config) -> tuple[tuple, tuple, tuple]:
+  """((train sentences, labels_N, file), (dev sentences, labels_N), class names): SST-2's
+  splits, or the rows of config.train_file and config.dev_file; the training split limited by
+  config.train_limit."""
+  if config.train_file:
+    column = config.label_column
+    train = labelled.read_labelled(config.train_file, config.text_column, column)
+    dev = labelled.read_labelled(config.dev_file, config.text_column, column)
+    names = labelled.class_names(train, column)
+    train = (train.sentences, labelled.label_ids(train, names, column), train.path)
+    dev = (dev.sentences, labelled.label_ids(dev, names, column))
+  else:
+    train, dev = (sst2.load_split(split, config.data_dir or None) for split in ("train", "dev"))
+    train, dev, names = (train.sentences, train.labels_N, train.path), dev[:2], SST2_CLASSES
+  sentences, labels_N, path = train
+  limit = config.train_limit or len(sentences)
+  sentences, labels_N = sentences[:limit], labels_N[:limit]
   longest = max(len(s) for s in sentences)
   if longest > config.buckets[-1]:
-    raise field_error("config.buckets", f"end at {config.buckets[-1]} tokens, but {train.path} "
+    raise field_error("config.buckets", f"end at {config.buckets[-1]} tokens, but {path} "
                       f"has a sentence of {longest}; add a longer bucket")
-  return sentences, labels_N, train.path
+  return (sentences, labels_N, path), dev, names
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -241,9 +217,10 @@ def write_atomic(path: Path, text: str) -> None:
 
 class ClassifierFamily(loop.Family):
   name = NAME
+  readers = ("classify_text.py", "judge_text.py")
+  make_static, make_state = staticmethod(build_setup), staticmethod(init_state)
   metric_names = METRIC_NAMES
   resumable = RESUMABLE
-  added_keys = ADDED_KEYS
 
   @classmethod
   def validate(cls, config):
@@ -258,7 +235,7 @@ class ClassifierFamily(loop.Family):
 
   def load_data(self):
     c = self.config
-    sentences, labels_N, self.train_path = training_split(c)
+    (sentences, labels_N, self.train_path), dev, names = labelled_splits(c)
     self.vocab = words.build_vocab(sentences, c.min_count)
     index = words.lookup(self.vocab)
     buckets = make_buckets(encode_sentences(sentences, index, c), labels_N, c.buckets)
@@ -268,12 +245,12 @@ class ClassifierFamily(loop.Family):
     self._segments = {}
     # The run's config (and so its checkpoints) records what the data gave.
     c.vocab_size, c.vocab_sha256 = len(self.vocab), words.vocab_sha256(self.vocab)
+    c.class_names = names
     c.steps_per_epoch = int(self.offsets[-1])
     if not c.num_steps:
       c.num_steps = c.num_epochs * c.steps_per_epoch
     self.setup = build_setup(c, self.mesh)
-    dev = sst2.load_split("dev", c.data_dir or None)
-    self.dev = (encode_sentences(dev.sentences, index, c), dev.labels_N)
+    self.dev = (encode_sentences(dev[0], index, c), dev[1])
     return tuple(buckets)
 
   def init_state(self):
@@ -324,7 +301,7 @@ class ClassifierFamily(loop.Family):
 
   def evaluate(self, params) -> dict:
     return evaluate(self.setup.model, sharding.local_copy(params), *self.dev,
-                    self.config.buckets, self.config.eval_batch_size)
+                    self.config.buckets, self.config.eval_batch_size, num_classes(self.config))
 
   def start(self, run, state):
     if run.writer:
@@ -344,7 +321,7 @@ class ClassifierFamily(loop.Family):
     result = {"step": self.config.num_steps, "encoder": self.config.encoder,
               **self.evaluate(state.ema_params),
               "params": int(sum(np.size(p) for p in jax.tree.leaves(state.params))),
-              "vocab_size": len(self.vocab),
+              "vocab_size": len(self.vocab), "class_names": list(self.config.class_names),
               "train_seconds": rows[-1]["wall_s"] if rows else 0.0}
     if run.writer:
       write_atomic(run.workdir / VOCAB_FILE, words.vocab_json(self.vocab))
@@ -356,7 +333,7 @@ class ClassifierFamily(loop.Family):
              "ylabel": "cross-entropy (nats)"},
             {"train": [(percent, "accuracy")], "points": [(evals, "dev_accuracy", "dev")],
              "ylabel": "accuracy (%)"}],
-            title=f"{self.config.encoder} on SST-2")
+            title=f"{self.config.encoder} on {self.config.train_file or 'SST-2'}")
     return {"eval": result}
 
 
@@ -380,47 +357,47 @@ def read_vocab(workdir, config) -> tuple:
 
 
 def restore_classifier(workdir):
-  """(model, params, config, vocab, step) of the newest checkpoint of a classifier run."""
-  if not Path(workdir).is_dir():
-    raise WorkdirError(f"workdir {workdir} does not exist", field="workdir")
-  folder = checkpoint.checkpoint_dir(workdir)
-  manager = checkpoint.open_manager(workdir, max_to_keep=None, create=False) \
-      if folder.is_dir() else None
-  try:
-    step = None if manager is None else manager.latest_step()
-    if step is None:
-      raise CheckpointError(f"no checkpoint in {folder}")
-    record = checkpoint.read_record(manager, step, ADDED_KEYS)
-    if record["family"] != NAME:
-      raise CheckpointError(f"{workdir} holds a {record['family']!r} run, not a classifier's")
-    config = ml_collections.ConfigDict(record["config"])
-    vocab = read_vocab(workdir, config)
-    setup = build_setup(config)
-    abstract = jax.eval_shape(lambda: init_state(setup, jax.random.key(0)))
-    state = checkpoint.restore_step(manager, step, abstract, record, RESUMABLE,
-                                    added_keys=ADDED_KEYS)
-  finally:
-    if manager is not None:
-      manager.close()
-  return setup.model, state.ema_params, config, vocab, step
+  """(model, params, config, vocab, step) of the newest checkpoint of a classifier run; params
+  are the weights' moving average."""
+  run = runs.restore(workdir, families=(NAME,))
+  vocab = read_vocab(workdir, run.config)
+  return run.static.model, run.state.ema_params, run.config, vocab, run.step
 
 
-def predict(classifier, sentences, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
-  """(labels_N, p_positive_N) of raw sentences, in order: each tokenized as the training data
-  were, the newest checkpoint of `classifier` deciding (label 1: positive, p_positive > 0.5).
+def class_names_of(config) -> tuple:
+  """A run's class names in index order, as its data gave them when it started."""
+  return tuple(config.class_names)
+
+
+def predict_classes(classifier, sentences, source: str = "input"):
+  """(labels_N, probs_NxK, class names) of raw sentences, in order: each tokenized as the
+  training data were, the newest checkpoint of `classifier` deciding (the likeliest class). A
+  sentence without words (an empty line) is skipped: label -1, probabilities NaN, so the rows
+  stay aligned with the sentences; none with words is an error.
 
   classifier: a run's workdir, or what restore_classifier returned (to restore it once).
   """
   token_lists = [words.tokenize(s) for s in sentences]
-  if not token_lists:
-    raise DataError(f"{source}: no sentences to classify")
-  empty = next((i for i, t in enumerate(token_lists) if not t), None)
-  if empty is not None:
-    raise DataError(f"{source}: line {empty + 1} is empty")
+  kept = [i for i, tokens in enumerate(token_lists) if tokens]
+  if not kept:
+    raise DataError(f"{source}: no words to classify")
   restored = classifier if isinstance(classifier, tuple) else restore_classifier(classifier)
   model, params, config, vocab, _ = restored
-  index = words.lookup(vocab)
-  logits_N = logits_of_ids(model, params, encode_sentences(token_lists, index, config),
-                           config.buckets, config.eval_batch_size)
-  p_positive_N = 1.0 / (1.0 + np.exp(-logits_N.astype(np.float64)))
-  return (logits_N > 0).astype(np.int32), p_positive_N.astype(np.float32)
+  names = class_names_of(config)
+  encoded = encode_sentences([token_lists[i] for i in kept], words.lookup(vocab), config)
+  logits = logits_of_ids(model, params, encoded, config.buckets, config.eval_batch_size)
+  labels_N = np.full(len(sentences), -1, np.int32)
+  probs_NxK = np.full((len(sentences), len(names)), np.nan)
+  labels_N[kept] = logits > 0 if logits.ndim == 1 else logits.argmax(1)
+  probs_NxK[kept] = probabilities(logits)
+  return labels_N, probs_NxK, names
+
+
+def predict(classifier, sentences, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
+  """(labels_N, p_positive_N) of a binary classifier (label 1: positive, p_positive > 0.5);
+  predict_classes' rules for skipped sentences (p_positive NaN)."""
+  labels_N, probs_NxK, names = predict_classes(classifier, sentences, source)
+  if len(names) != 2:
+    raise ConfigError(f"the classifier has {len(names)} classes ({', '.join(names)}); this "
+                      "reads a binary one (positive or not)")
+  return labels_N, probs_NxK[:, 1].astype(np.float32)

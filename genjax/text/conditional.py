@@ -13,14 +13,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.core.errors import ConfigError, field_error
+from genjax.core.errors import ConfigError, GenjaxError, field_error
 from genjax.data import sst2
 from genjax.text import chars, classify, lm
-from genjax.text.corpora import LABEL_CHARS, NULL_LABEL
+from genjax.text.corpora import LABEL_CHARS, NULL_LABEL, readable
 from genjax.text.generate import context_limit, generate_ids
 from genjax.text.inference import restore_lm
 
 BATCH = 100  # sentences decoded together
+
+
+def restored_as(restore, workdir, field: str):
+  """restore(workdir), an error about the workdir naming `field`, the argument that gave it
+  (judge takes two workdirs: each error says which)."""
+  try:
+    return restore(workdir)
+  except GenjaxError as exc:
+    text = str(exc)
+    if exc.field != "workdir" or not text.startswith("workdir"):
+      raise
+    raise type(exc)(field + text[len("workdir"):], field=field) from None
 
 
 def restore_conditional_lm(lm_workdir):
@@ -59,7 +71,8 @@ def sample_sentences(restored, label: int, num: int, seed: int = 0, max_chars: i
                        jax.random.fold_in(key, start), float(temperature), top_k,
                        None if guidance is None else float(guidance))
     for row in np.asarray(ids):
-      sentences.append(chars.decode(row, config.vocab).split("\n")[0].strip())
+      line = chars.decode(row, config.vocab).split("\n")[0]
+      sentences.append(readable(line, config.dataset).strip())
   return sentences[:num]
 
 
@@ -98,8 +111,9 @@ def judge(lm_workdir, classifier_workdir, num: int = 500, seed: int = 0,
     raise field_error("num", f"must be a positive integer, got {num!r}")
   report = {"num_per_label": num, "seed": seed, "temperature": temperature,
             "guidance": guidance, "labels": {}}
-  restored = restore_conditional_lm(lm_workdir)  # once: both labels and the Bayes accuracy
-  classifier = classify.restore_classifier(classifier_workdir)
+  # once: both labels and the Bayes accuracy
+  restored = restored_as(restore_conditional_lm, lm_workdir, "lm_workdir")
+  classifier = restored_as(classify.restore_classifier, classifier_workdir, "classifier_workdir")
   agree = []
   for label in (0, 1):
     sentences = sample_sentences(restored, label, num, seed, temperature=temperature,

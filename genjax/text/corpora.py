@@ -12,6 +12,14 @@ NULL_LABEL = "\x03"  # a label withheld (classifier-free guidance); in every con
 DATASETS = ("tiny_shakespeare", "sst2_conditional")
 
 
+def readable(text: str, dataset: str) -> str:
+  """Text as a reader is shown it: for a conditional dataset, without the label characters,
+  which tell the model a line's label and which a terminal would not show."""
+  if dataset != "sst2_conditional":  # any other text keeps every character it has
+    return text
+  return text.translate({ord(c): None for c in (*LABEL_CHARS, NULL_LABEL)})
+
+
 def labelled_lines(split: sst2.Split) -> str:
   """One line per sentence, its label's character first: the text of a conditional model."""
   return "".join(f"{LABEL_CHARS[int(y)]}{' '.join(tokens)}\n"

@@ -18,10 +18,13 @@ from genjax.core import config as config_lib, loop, plotting, runner, schedules,
 from genjax.core.config import Static, recipe_of
 from genjax.core.ema import ema_copy, ema_decay_at, ema_update
 from genjax.core.errors import CheckpointError, DataError, field_error
+from genjax.core.optimizers import decay_mask
 from genjax.nn.precision import resolve_compute_dtype
 from genjax.text import chars, corpora
 from genjax.text.generate import generate_ids
 from genjax.text.lm_models import build_lm
+from genjax.text.windows import (eval_windows, first_line_mask, random_windows,
+                                  withhold_labels)
 
 MODELS = ("transformer", "lstm")
 METRIC_NAMES = ("loss",)  # and label_loss where config.label_loss_weight > 0
@@ -33,9 +36,6 @@ HOST_KEYS = ("dataset", "text_file", "data_dir", "seed", "validation_fraction", 
              "progress", "num_devices")
 RESUMABLE = config_lib.LOOP_RESUMABLE | {"eval_interval", "sample_interval", "sample_chars",
                                          "sample_prompt", "vocab"}
-# Keys newer than some saved runs, at the value those runs trained with.
-ADDED_KEYS = {"window_starts": "any", "label_dropout": 0.0, "label_loss_weight": 0.0,
-              "optimizer": "adamw", "ema_decay": 0.0}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -54,13 +54,7 @@ class LMState:
   step: jnp.ndarray  # int32 scalar: steps done
   params: flax.core.FrozenDict
   opt_state: optax.OptState
-
-
-# A subclass rather than an empty field: runs without the average keep the state (and the
-# checkpoints) they had before it existed.
-@flax.struct.dataclass
-class LMStateWithEMA(LMState):
-  ema_params: flax.core.FrozenDict  # the parameters' moving average (config.ema_decay)
+  ema_params: dict  # the parameters' moving average (config.ema_decay), or {} without one
 
 
 def eval_params(setup: LMSetup, state: LMState):
@@ -72,23 +66,25 @@ def metric_names(config) -> tuple:
   return METRIC_NAMES + (("label_loss",) if config.label_loss_weight else ())
 
 
-def decay_mask(params):
-  """Weight decay on matrices only (not on biases, LayerNorm scales or position tables)."""
-  return jax.tree.map(lambda p: p.ndim >= 2, params)
-
-
 def muon(config, schedule) -> optax.GradientTransformation:
   """Muon (momentum orthogonalized by Newton-Schulz) on the blocks' dense kernels, its updates
-  scaled to AdamW's RMS (so one learning rate and weight decay serve both); AdamW on the
-  embedding, positions, LayerNorms and biases."""
-  def kernels(params):
+  scaled to AdamW's RMS (so one learning rate serves both); AdamW, with optax.contrib.muon's
+  Nesterov momentum, on the embedding, positions, LayerNorms and biases. Weight decay reaches
+  the parameters of optimizers.decay_mask under both halves, as under optimizer=adamw. For the
+  Transformer only (validate refuses it with model=lstm, whose output layer is a dense kernel
+  Muon would orthogonalize)."""
+  def halves(params):
     return jax.tree_util.tree_map_with_path(
-        lambda path, p: optax.contrib.MuonDimensionNumbers()
-        if p.ndim == 2 and path[-1].key == "kernel" else None, params)
+        lambda path, p: "muon" if p.ndim == 2 and path[-1].key == "kernel" else "adam", params)
 
-  return optax.contrib.muon(schedule, weight_decay=config.weight_decay, adam_b1=config.beta1,
-                            adam_b2=config.beta2, muon_weight_dimension_numbers=kernels,
-                            consistent_rms=0.2)
+  # optax.contrib.muon's own Adam half would decay every parameter it holds (biases too) or
+  # none: it takes a decay factor without a mask. So each half is built here, on its labels.
+  return optax.partition({
+      "muon": optax.contrib.muon(schedule, weight_decay=config.weight_decay,
+                                 weight_decay_mask=decay_mask, consistent_rms=0.2),
+      "adam": optax.adamw(schedule, b1=config.beta1, b2=config.beta2,
+                          weight_decay=config.weight_decay, mask=decay_mask, nesterov=True)},
+      halves)
 
 
 def build_setup(config, mesh=None) -> LMSetup:
@@ -111,10 +107,8 @@ def build_setup(config, mesh=None) -> LMSetup:
 def init_state(setup: LMSetup, key) -> LMState:
   tokens = jnp.zeros((1, setup.recipe.context), jnp.int32)
   params = setup.model.init(key, tokens)["params"]
-  state = LMState(step=jnp.zeros((), jnp.int32), params=params, opt_state=setup.tx.init(params))
-  if setup.recipe.ema_decay:
-    return LMStateWithEMA(**vars(state), ema_params=ema_copy(params))
-  return state
+  return LMState(step=jnp.zeros((), jnp.int32), params=params, opt_state=setup.tx.init(params),
+                 ema_params=ema_copy(params) if setup.recipe.ema_decay else {})
 
 
 def loss_BxT(setup: LMSetup, params, inputs_BxT, targets_BxT, train: bool = False, rng=None):
@@ -122,33 +116,6 @@ def loss_BxT(setup: LMSetup, params, inputs_BxT, targets_BxT, train: bool = Fals
   logits = setup.model.apply({"params": params}, inputs_BxT, train=train,
                              rngs=None if rng is None else {"dropout": rng})
   return optax.softmax_cross_entropy_with_integer_labels(logits, targets_BxT)
-
-
-def random_windows(data, key, batch: int, context: int):
-  """(inputs_BxT, targets_BxT): `batch` windows of context + 1 tokens at uniform offsets, or,
-  where data["starts"] lists allowed offsets (a line's start), at offsets drawn from those."""
-  tokens_N, starts_S = data["tokens"], data.get("starts")
-  if starts_S is None:
-    starts_B = jax.random.randint(key, (batch,), 0, tokens_N.shape[0] - context)
-  else:
-    starts_B = starts_S[jax.random.randint(key, (batch,), 0, starts_S.shape[0])]
-  windows = jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(tokens_N, s, context + 1))(starts_B)
-  return windows[:, :-1], windows[:, 1:]
-
-
-def withhold_labels(inputs_BxT, key, rate: float, null_id: int):
-  """Each window's label (its second token, after the line's newline) replaced by the null
-  token with probability `rate`: one model then writes both with and without a label, which
-  classifier-free guidance mixes when sampling."""
-  withheld_B = jax.random.bernoulli(key, rate, inputs_BxT.shape[:1])
-  return inputs_BxT.at[:, 1].set(jnp.where(withheld_B, null_id, inputs_BxT[:, 1]))
-
-
-def first_line_mask(targets_BxT, newline_id: int):
-  """mask_BxT: the targets of each window's first line after its label (through its newline)."""
-  newline_BxT = targets_BxT == newline_id
-  after_newline = jnp.cumsum(newline_BxT, axis=1) - newline_BxT > 0
-  return (jnp.arange(targets_BxT.shape[1]) >= 1)[None] & ~after_newline
 
 
 def label_nll_B(nats_BxT, flipped_nats_BxT, line_BxT):
@@ -218,36 +185,18 @@ def compiled_chunk(setup: LMSetup, max_steps: int):
   return runner.jit_chunk(chunk, setup.mesh)
 
 
-def eval_windows(tokens_M, context: int, newline_id: int | None = None):
-  """(inputs_WxT, targets_WxT, mask_WxT): windows covering every next-character prediction of
-  the text once, padding masked out. With newline_id (a model trained on windows that begin at
-  a line's start), each line is read from its newline on, as the model was trained; otherwise
-  the text is cut into consecutive windows."""
-  tokens_M = np.asarray(tokens_M)
-  last = len(tokens_M) - 1  # the last prediction's target
-  cuts = [0] if newline_id is None else np.flatnonzero(tokens_M[:-1] == newline_id).tolist()
-  cuts = sorted(set([0] + cuts)) + [last]
-  spans = [(a, min(a + context, end)) for line, end in zip(cuts[:-1], cuts[1:])
-           for a in range(line, end, context)]  # a window predicts targets a+1 .. e
-  inputs = np.zeros((max(1, len(spans)), context), np.int32)
-  targets, mask = np.zeros_like(inputs), np.zeros(inputs.shape, bool)
-  for w, (a, e) in enumerate(spans):
-    inputs[w, :e - a], targets[w, :e - a] = tokens_M[a:e], tokens_M[a + 1:e + 1]
-    mask[w, :e - a] = True
-  return inputs, targets, mask
-
-
 @functools.partial(jax.jit, static_argnums=0)
 def _masked_nats(setup, params, inputs_WxT, targets_WxT, mask_WxT):
   return jnp.sum(jnp.where(mask_WxT, loss_BxT(setup, params, inputs_WxT, targets_WxT), 0.0))
 
 
-def mean_nats(setup: LMSetup, params, tokens_M) -> float:
-  """Mean cross-entropy per predicted character over the whole text (deterministic)."""
+def mean_nats(setup: LMSetup, params, tokens_M, stride: int | None = None) -> float:
+  """Mean cross-entropy per predicted character over the whole text (deterministic), in
+  eval_windows' windows: consecutive ones, or a window every `stride` characters."""
   recipe = setup.recipe
   by_lines = recipe.window_starts == "lines"
   windows = eval_windows(np.asarray(tokens_M), recipe.context,
-                         recipe.vocab.find("\n") if by_lines else None)
+                         recipe.vocab.find("\n") if by_lines else None, stride)
   count = windows[0].shape[0]
   pad = -count % EVAL_WINDOWS  # whole batches: one compiled shape
   windows = [np.concatenate([w, np.zeros((pad, *w.shape[1:]), w.dtype)]) for w in windows]
@@ -282,6 +231,9 @@ def validate(config) -> None:
   if config.context > MAX_CONTEXT:
     raise field_error("config.context", f"{config.context} is longer than the model's maximum "
                       f"({MAX_CONTEXT} positions)")
+  if config.model == "lstm" and config.optimizer == "muon":
+    raise field_error("config.optimizer", "'muon' is for the Transformer: it would "
+                      "orthogonalize the LSTM's output layer; use 'adamw' with model=lstm")
   if config.model == "transformer" and config.width % config.num_heads:
     raise field_error("config.width", f"{config.width} does not split into config.num_heads="
                       f"{config.num_heads} heads")
@@ -305,10 +257,11 @@ def prepare_text(config) -> tuple[str, np.ndarray, np.ndarray]:
 
 
 class LMFamily(loop.Family):
-  name = "text_lm"
+  name = "lm"
+  readers = ("generate_text.py", "score_text.py", "judge_text.py")
+  make_static, make_state = staticmethod(build_setup), staticmethod(init_state)
   metric_names = METRIC_NAMES
   resumable = RESUMABLE
-  added_keys = ADDED_KEYS
 
   @classmethod
   def validate(cls, config):
@@ -374,7 +327,8 @@ class LMFamily(loop.Family):
   def sample(self, params) -> str:
     ids = generate_ids(self.setup.model, params, jnp.asarray(self.prompt)[None],
                        self.config.sample_chars, self.sample_key, 0.8, 0)
-    return self.config.sample_prompt + chars.decode(ids[0], self.config.vocab)
+    return corpora.readable(self.config.sample_prompt + chars.decode(ids[0], self.config.vocab),
+                            self.config.dataset)
 
   def finish(self, run, state):
     rows, evals = run.log.rows(), run.log.rows("eval")

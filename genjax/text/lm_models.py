@@ -1,9 +1,10 @@
 """Character language models as flax.linen modules: a decoder-only Transformer (pre-LayerNorm
 blocks of causal multi-head self-attention and an MLP, learned positions) with a key/value
-cache for decoding, and a stacked LSTM through nn.RNN that decodes by carrying its state.
+cache for decoding, and a stacked LSTM that decodes by carrying its state.
 
-Both map tokens_BxT to next-token logits_BxTxV; both decode one token at a time from a state
-(`init_decode_state`, then `decode(token_B, pos, state)`), so generation is one jitted loop.
+Both map tokens_BxT to next-token logits_BxTxV; both read a prompt in one pass into a decoding
+state (`init_decode_state`, then `prefill(prompt_BxP, state)`) and then decode one token at a
+time from it (`decode(token_B, pos, state)`), so generation is one jitted loop.
 """
 
 import math
@@ -13,7 +14,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.nn.dropout import Dropout
 from genjax.nn.precision import dense, resolve_compute_dtype
+from genjax.text.lstm_layer import LSTMLayer
 
 NEG_INF = -1e9  # masked attention logits (finite: no NaN when a row is fully masked)
 
@@ -77,12 +80,12 @@ class SelfAttention(nn.Module):
     if cache is None:  # a whole window: position i sees 0..i
       allowed = jnp.tril(jnp.ones((t, t), bool))
       out = causal_attention(q, k, v, allowed)
-    else:  # decoding: the new keys and values go in at `pos`, which sees 0..pos
+    else:  # decoding: the new keys and values go in at pos..pos+t-1; pos + i sees 0..pos + i
       cache = {"k": jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype),
                                                  (0, pos, 0, 0)),
                "v": jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype),
                                                  (0, pos, 0, 0))}
-      allowed = (jnp.arange(cache["k"].shape[1]) <= pos)[None, :]
+      allowed = jnp.arange(cache["k"].shape[1])[None, :] <= (pos + jnp.arange(t))[:, None]
       out = causal_attention(q, cache["k"], cache["v"], allowed)
     out = dense(d, self.dtype, use_bias=False, name="out")(out.reshape(b, t, d))
     return out, cache
@@ -98,7 +101,7 @@ class Block(nn.Module):
 
   @nn.compact
   def __call__(self, x_BxTxD, train: bool, cache=None, pos=None):
-    drop = nn.Dropout(self.dropout, deterministic=not train)
+    drop = Dropout(self.dropout, deterministic=not train)
     h, cache = SelfAttention(self.num_heads, self.dtype, name="attention")(
         nn.LayerNorm(dtype=self.dtype, name="ln_1")(x_BxTxD), cache, pos)
     x_BxTxD = x_BxTxD + drop(h)
@@ -128,7 +131,7 @@ class TransformerLM(nn.Module):
     self.blocks = [Block(self.num_heads, dropout=self.dropout, dtype=self.dtype)
                    for _ in range(self.num_layers)]
     self.ln_f = nn.LayerNorm()  # float32: the logits keep their precision
-    self.drop = nn.Dropout(self.dropout)
+    self.drop = Dropout(self.dropout)
 
   def logits(self, h_BxTxD) -> jnp.ndarray:
     return self.embed.attend(self.ln_f(h_BxTxD).astype(jnp.float32))
@@ -148,19 +151,31 @@ class TransformerLM(nn.Module):
     return [{"k": jnp.zeros(shape, self.dtype), "v": jnp.zeros(shape, self.dtype)}
             for _ in range(self.num_layers)]
 
-  def decode(self, token_B, pos, caches):
-    """(logits_BxV of the token after `token_B` at position `pos`, the updated caches)."""
-    h = self.embed(token_B[:, None]) + jax.lax.dynamic_slice_in_dim(self.positions, pos, 1)[None]
+  def extend(self, tokens_BxT, pos, caches):
+    """(logits_BxV of the token after the last of tokens_BxT, the caches with their keys and
+    values at positions pos..pos+T-1): one pass over the T tokens, each seeing the cached
+    positions before it."""
+    t = tokens_BxT.shape[1]
+    h = self.embed(tokens_BxT) + jax.lax.dynamic_slice_in_dim(self.positions, pos, t)[None]
     new_caches = []
     for block, cache in zip(self.blocks, caches):
       h, cache = block(h, False, cache, pos)
       new_caches.append(cache)
-    return self.logits(h)[:, 0], new_caches
+    return self.logits(h[:, -1:])[:, 0], new_caches
+
+  def prefill(self, prompt_BxP, caches):
+    """(logits_BxV of the token after the prompt, the caches filled with its P positions)."""
+    return self.extend(prompt_BxP, 0, caches)
+
+  def decode(self, token_B, pos, caches):
+    """(logits_BxV of the token after `token_B` at position `pos`, the updated caches)."""
+    return self.extend(token_B[:, None], pos, caches)
 
 
 class LSTMLM(nn.Module):
-  """Embedding, a stack of LSTM layers (nn.RNN over nn.OptimizedLSTMCell, dropout between
-  them), and a dense layer to the next-token logits."""
+  """Embedding, a stack of LSTM layers (lstm_layer.LSTMLayer: nn.RNN over
+  nn.OptimizedLSTMCell's parameters and function, its input projection hoisted out of the
+  loop; dropout between them), and a dense layer to the next-token logits."""
 
   vocab_size: int
   width: int
@@ -171,20 +186,20 @@ class LSTMLM(nn.Module):
 
   def setup(self):
     self.embed = nn.Embed(self.vocab_size, self.embed_dim or self.width)
-    self.layers = [nn.RNN(nn.OptimizedLSTMCell(self.width), return_carry=True)
-                   for _ in range(self.num_layers)]
-    self.drop = nn.Dropout(self.dropout)
+    self.layers = [LSTMLayer(self.width) for _ in range(self.num_layers)]
+    self.drop = Dropout(self.dropout)
     self.head = nn.Dense(self.vocab_size)
 
   def run(self, tokens_BxT, train: bool, carries=None):
     """(logits_BxTxV, the last carries): carries None starts from zero states."""
-    h = self.drop(self.embed(tokens_BxT), deterministic=not train)
+    # Time-major between the layers: each one's loop steps through its leading axis.
+    h = self.drop(self.embed(tokens_BxT.T), deterministic=not train)
     new_carries = []
     for i, layer in enumerate(self.layers):
-      carry, h = layer(h, initial_carry=None if carries is None else carries[i])
+      carry, h = layer(h, None if carries is None else carries[i])
       new_carries.append(carry)
       h = self.drop(h, deterministic=not train)
-    return self.head(h), new_carries
+    return jnp.swapaxes(self.head(h), 0, 1), new_carries
 
   def __call__(self, tokens_BxT, train: bool = False) -> jnp.ndarray:
     return self.run(tokens_BxT, train)[0]
@@ -193,11 +208,15 @@ class LSTMLM(nn.Module):
     zeros = jnp.zeros((batch, self.width), jnp.float32)
     return [(zeros, zeros) for _ in range(self.num_layers)]
 
+  def prefill(self, prompt_BxP, carries):
+    """(logits_BxV of the token after the prompt, the carries after it)."""
+    logits_BxPxV, carries = self.run(prompt_BxP, False, carries)
+    return logits_BxPxV[:, -1], carries
+
   def decode(self, token_B, pos, carries):
     """(logits_BxV of the next token, the carries after `token_B`); pos is unused."""
     del pos
-    logits_Bx1xV, carries = self.run(token_B[:, None], False, carries)
-    return logits_Bx1xV[:, 0], carries
+    return self.prefill(token_B[:, None], carries)
 
 
 def build_lm(config, vocab_size: int) -> nn.Module:

@@ -19,11 +19,23 @@ class Bucket(NamedTuple):
 
 
 def padded_width(length: int, boundaries) -> int:
-  """The bucket a sentence of `length` tokens goes to (past the last: its next multiple)."""
+  """The bucket a sentence of `length` tokens goes to; past the last, the last's width doubled
+  until it holds the sentence (at most twice the work, and few shapes to compile)."""
   for bound in boundaries:
     if length <= bound:
       return bound
-  return -(-length // boundaries[-1]) * boundaries[-1]
+  return boundaries[-1] << (-(-length // boundaries[-1]) - 1).bit_length()
+
+
+def batch_rows(width: int, count: int, boundaries, batch_size: int) -> int:
+  """Rows of one batch of `count` sentences padded to `width`: batch_size within the buckets
+  (one compiled shape each). Past the last bucket, at most the rows that hold batch_size rows
+  of the last bucket's tokens, and at most the power of two at or above count: one long
+  sentence then costs time in proportion to its length, not batch_size times it (and the
+  memory of a batch of ordinary sentences)."""
+  if width <= boundaries[-1]:
+    return batch_size
+  return max(1, min(batch_size * boundaries[-1] // width, 1 << (count - 1).bit_length()))
 
 
 class Encoded(NamedTuple):

@@ -4,24 +4,25 @@ import math
 
 from genjax.core import config as config_lib, schedules
 from genjax.core.errors import field_error
-from genjax.data.images import DATASETS, SPLIT_SIZES
+from genjax.data import image_sets
 from genjax.vae.data import BINARIZATIONS
 
 MODELS = ("vae", "iwae", "ae")
-CHOICES = {"model": MODELS, "dataset": DATASETS, "binarization": BINARIZATIONS,
+CHOICES = {"model": MODELS, "binarization": BINARIZATIONS,
            "decoder": ("bernoulli", "gaussian"), "arch": ("mlp", "conv"),
            "activation": ("tanh", "softplus", "relu"),
            "lr_schedule": ("constant", "cosine", "burda")}
 # Besides the loop's: pictures and every evaluation setting (a trained run can be re-scored).
 RESUMABLE = config_lib.LOOP_RESUMABLE | {
     "num_epochs", "sample_interval", "grid_size", "eval_num", "eval_iwae_k", "eval_nll_k",
-    "eval_batch", "eval_k_chunk", "eval_interval", "eval_interval_num"}
+    "eval_batch", "eval_k_chunk", "eval_interval", "eval_interval_num", "judge"}
 
 
 def validate(config) -> None:
   """Raises ConfigError naming the first bad field, before anything is computed or written."""
   c = config_lib
   c.check_loop_keys(config)
+  image_sets.check_config(config)
   c.check_bools(config, ("conditional", "learn_decoder_std"))
   for key, choices in CHOICES.items():
     c.check_choice(config, key, choices)
@@ -33,22 +34,39 @@ def validate(config) -> None:
   c.check_range(config, ("beta1", "beta2"), 0.0, 1.0)
   c.check_numbers(config, ("beta", "final_lr_fraction"))
   c.check_widths(config, ("hidden", "conv_channels"), allow_empty=True)
-  if config.arch == "conv" and not 1 <= len(config.conv_channels) <= 2:
-    raise field_error("config.conv_channels", "must have 1 or 2 layers (28 -> 14 -> 7), "
-                      f"got {config.conv_channels!r}")
+  side = image_sets.known_side(config)
+  if side:  # else checked once the data is read
+    check_image_shape(config, (side, side))
   if config.eval_nll_k and config.eval_nll_k % config.eval_iwae_k:
     raise field_error("config.eval_nll_k", f"must be 0 or a multiple of config.eval_iwae_k="
                       f"{config.eval_iwae_k} (both come from the same draws), "
                       f"got {config.eval_nll_k}")
 
 
+def check_image_shape(config, shape_hwc) -> None:
+  """Whether the conv networks serve images of shape_hwc: each layer halves a side, and the
+  decoder doubles it back, so the sides must be multiples of 2^len(conv_channels)."""
+  if config.arch != "conv":
+    return
+  scale = 2 ** len(config.conv_channels)
+  height, width = shape_hwc[:2]
+  if not config.conv_channels or height % scale or width % scale:
+    raise field_error("config.conv_channels", f"{tuple(config.conv_channels)} halves a side "
+                      f"{len(config.conv_channels)} times: it cannot serve {height}x{width} "
+                      f"images (sides must be multiples of {scale}, and one layer at least); "
+                      "change the number of entries or config.image_size")
+
+
 def resolve(config):
-  """A validated copy with num_steps filled in from num_epochs when it is 0."""
+  """A validated copy, its data's path made absolute."""
   validate(config)
-  config = config.copy_and_resolve_references()
+  return image_sets.resolve_paths(config.copy_and_resolve_references())
+
+
+def fill_num_steps(config, num_examples: int) -> None:
+  """num_steps from num_epochs of num_examples when it is 0."""
   if not config.num_steps:
-    config.num_steps = math.ceil(config.num_epochs * SPLIT_SIZES["train"] / config.batch_size)
-  return config
+    config.num_steps = math.ceil(config.num_epochs * num_examples / config.batch_size)
 
 
 def check_resume(saved_config: dict, config, step: int) -> None:

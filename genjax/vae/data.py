@@ -1,10 +1,11 @@
-"""VAE inputs: dynamic, static (one fixed Bernoulli draw) or no binarization of MNIST pixels."""
+"""VAE inputs: dynamic, static (one fixed Bernoulli draw) or no binarization of the pixels."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from genjax.data.images import NUM_CLASSES, load_dataset
+from genjax.core.feed import ArraySource
+from genjax.data import image_sets
 
 BINARIZATIONS = ("dynamic", "static", "none")
 _SPLIT_STREAM = {"train": 0, "test": 1}  # distinct fixed draws for the two splits
@@ -21,12 +22,15 @@ def fixed_binarization(images_NxHxW: np.ndarray, seed: int, split: str) -> np.nd
           ).astype(np.uint8)
 
 
-def load_pixels(config, split: str) -> tuple[np.ndarray, np.ndarray]:
-  """(pixels uint8 [N,28,28], labels) as stored on device: raw, or fixed {0,1} for static."""
-  images, labels = load_dataset(config.dataset, split, config.data_dir or None)
-  if config.binarization == "static":
-    images = fixed_binarization(images, config.binarize_seed, split)
-  return images, labels
+def training_pixels(config, labels: bool):
+  """The training pixels as stored on the devices or streamed: raw uint8, or one fixed {0,1}
+  draw for static binarization (drawn over the whole set, so held in host memory); labels
+  too when asked. The data's shape and classes are recorded in config."""
+  data = image_sets.training_set(config).with_labels(labels)
+  if config.binarization != "static":
+    return data
+  images, labels_N = data.arrays()
+  return ArraySource((fixed_binarization(images, config.binarize_seed, "train"), labels_N))
 
 
 def to_inputs(pixels_BxHxW, binarization: str, key: jax.Array | None = None):
@@ -38,15 +42,16 @@ def to_inputs(pixels_BxHxW, binarization: str, key: jax.Array | None = None):
   return pixels_BxHxW.astype(jnp.float32) / 255.0
 
 
-def one_hot(labels_B) -> jnp.ndarray | None:
-  """Integer labels as a conditional model's inputs: one-hot float32 B x NUM_CLASSES (None
+def one_hot(labels_B, num_classes: int) -> jnp.ndarray | None:
+  """Integer labels as a conditional model's inputs: one-hot float32 B x num_classes (None
   stays None: an unconditional model takes no labels)."""
-  return None if labels_B is None else jax.nn.one_hot(labels_B, NUM_CLASSES, dtype=jnp.float32)
+  return None if labels_B is None else jax.nn.one_hot(labels_B, num_classes, dtype=jnp.float32)
 
 
-def eval_inputs(config) -> tuple[np.ndarray, np.ndarray]:
-  """(inputs float32 [N,28,28], labels) of the test split: binarized once with a fixed seed."""
-  images, labels = load_dataset(config.dataset, "test", config.data_dir or None)
+def eval_inputs(config) -> tuple[np.ndarray, np.ndarray | None]:
+  """(inputs float32 [N, ...], labels or None) of the test split: binarized once with a fixed
+  seed."""
+  images, labels = image_sets.load_arrays(image_sets.DataSpec.of(config), "test")
   if config.binarization == "none":
     return images.astype(np.float32) / 255.0, labels
   return fixed_binarization(images, config.binarize_seed, "test").astype(np.float32), labels

@@ -23,7 +23,7 @@ from genjax.vae.state import VAESetup, decode, decoder_log_prob, encode, log_wei
 def batch_bounds(setup: VAESetup, params, x_BxHxW, key, num_samples: int, k_chunk: int,
                  iwae_k: int, labels_B=None) -> dict:
   """Per-example neg ELBO, KL, neg k-sample bound and neg log p(x[|y]) estimate from K draws."""
-  y_BxC = vae_data.one_hot(labels_B)
+  y_BxC = vae_data.one_hot(labels_B, setup.num_classes)
   mean_BxZ, logvar_BxZ = encode(setup, params, x_BxHxW, y_BxC)
   chunks = -(-num_samples // k_chunk)
 
@@ -43,7 +43,7 @@ def batch_bounds(setup: VAESetup, params, x_BxHxW, key, num_samples: int, k_chun
 @functools.partial(jax.jit, static_argnums=0)
 def batch_reconstruction(setup: VAESetup, params, x_BxHxW, labels_B=None) -> dict:
   """Per-example -log p(x | code[, y]) of the autoencoder."""
-  y_BxC = vae_data.one_hot(labels_B)
+  y_BxC = vae_data.one_hot(labels_B, setup.num_classes)
   code_BxZ, _ = encode(setup, params, x_BxHxW, y_BxC)
   return {"recon": -decoder_log_prob(setup, params, decode(setup, params, code_BxZ, y_BxC),
                                      x_BxHxW)}
@@ -95,7 +95,7 @@ def evaluate(setup: VAESetup, params, x_NxHxW: np.ndarray, key: jax.Array, *, iw
 
 @functools.partial(jax.jit, static_argnums=0)
 def _encode_means(setup: VAESetup, params, x_BxHxW, labels_B=None):
-  return encode(setup, params, x_BxHxW, vae_data.one_hot(labels_B))[0]
+  return encode(setup, params, x_BxHxW, vae_data.one_hot(labels_B, setup.num_classes))[0]
 
 
 def encode_all(setup: VAESetup, params, x_NxHxW: np.ndarray, batch: int = 1000,

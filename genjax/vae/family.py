@@ -7,23 +7,26 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from genjax.core import loop, plotting, sharding
+from genjax.core import feed, loop, plotting, sharding
+from genjax.core.feed import Streamed
 from genjax.core.files import write_atomic
+from genjax.data import image_sets
 from genjax.vae import config as vae_config, data as vae_data, eval as vae_eval
 from genjax.vae import plots as vae_plots, steps as vae_steps
-from genjax.vae.models import NUM_CLASSES
 from genjax.vae.state import VAESetup, build_setup, init_state
+
 
 def grid_inputs(config, key, x_test, labels_test):
   """(z or x, labels or None) of the training grids: prior draws z, test images x for an AE.
 
-  A conditional model's row k gets label k % NUM_CLASSES (an AE's: its images' labels).
+  A conditional model's row k gets label k % num_classes (an AE's: its images' labels).
   """
   n = config.grid_size ** 2
   if config.model == "ae":
     return x_test[:n], labels_test[:n] if config.conditional else None
   z = jax.random.normal(key, (n, config.latent_dim))
-  return z, (np.arange(n) // config.grid_size) % NUM_CLASSES if config.conditional else None
+  rows = (np.arange(n) // config.grid_size) % max(config.num_classes, 1)
+  return z, rows if config.conditional else None
 
 
 def save_prior_grid(setup: VAESetup, state, grid_in, workdir: Path, config, step: int) -> None:
@@ -31,16 +34,17 @@ def save_prior_grid(setup: VAESetup, state, grid_in, workdir: Path, config, step
   of test images x (it has no prior to sample); grid_in is (z or x, labels or None). Every
   process decodes (the state spans them all); process 0 saves."""
   inputs, labels = grid_in
-  y = None if labels is None else vae_data.one_hot(labels)
+  y = None if labels is None else vae_data.one_hot(labels, setup.num_classes)
   if setup.recipe.model == "ae":
     inputs = vae_eval.encode_all(setup, state.params, inputs, labels_N=labels)
   images = vae_plots.decode_images(setup, state.params, inputs, y)
   if not sharding.is_primary_process():
     return
   (workdir / "images").mkdir(exist_ok=True)
-  plotting.save_image_grid(images, workdir / "images" / f"{config.dataset}_{step}.png",
+  name = image_sets.short_name(config.dataset)
+  plotting.save_image_grid(images, workdir / "images" / f"{name}_{step}.png",
                            config.grid_size, config.grid_size,
-                           title=f"{config.model} {config.dataset} step {step}")
+                           title=f"{config.model} {name} step {step}")
 
 
 def quick_eval(setup: VAESetup, state, test, key, config) -> dict:
@@ -62,30 +66,43 @@ class VAEFamily(loop.Family):
   def validate(cls, config):
     return vae_config.resolve(config)
 
+  streams = True
+
   def __init__(self, config, mesh):
     super().__init__(config, mesh)
     sharding.check_divisible(config.batch_size, mesh)
     self.metric_names = vae_steps.METRIC_NAMES[config.model]
-    self.setup = build_setup(config, mesh)
     (self.init_key, self.train_key, self.grid_key, self.eval_key,
      self.picture_key) = jax.random.split(jax.random.key(config.seed), 5)
 
   def load_data(self):
+    """The training pixels (their shape and classes recorded in the config, num_steps from
+    num_epochs), the test inputs, then the setup built for them."""
     config = self.config
-    pixels_NxHxW, labels_N = vae_data.load_pixels(config, "train")
+    data = vae_data.training_pixels(config, labels=config.conditional)
+    vae_config.check_image_shape(config, config.image_shape)
+    vae_config.fill_num_steps(config, len(data))
+    self.setup = build_setup(config, self.mesh)
     self.x_test, self.labels_test = vae_data.eval_inputs(config)
     # What the model is given: labels for a conditional one, nothing otherwise.
     self.model_test = (self.x_test, self.labels_test if config.conditional else None)
     self.grid_in = grid_inputs(config, self.grid_key, self.x_test, self.labels_test)
-    return pixels_NxHxW, labels_N if config.conditional else None
+    self.num_examples = len(data)
+    return data
 
   def init_state(self):
     return init_state(self.setup, self.init_key)
 
   def chunk(self, state, data_dev, num_steps):
-    pixels_dev, labels_dev = data_dev
+    pixels_dev, labels_dev = (data_dev, None) if isinstance(data_dev, Streamed) else data_dev
     return vae_steps.train_chunk(self.setup, state, pixels_dev, self.train_key,
                                  self.config.steps_per_dispatch, num_steps, labels_dev)
+
+  def batch_indices(self, first_step, num_steps):
+    with jax.default_device(feed.host_cpu()):
+      return np.asarray(vae_steps.steps_indices(self.setup, self.train_key, first_step,
+                                                self.config.steps_per_dispatch,
+                                                self.num_examples))[:num_steps]
 
   def event_intervals(self):
     return self.config.sample_interval, self.config.eval_interval
@@ -125,9 +142,10 @@ def finish(setup: VAESetup, state, config, run: loop.Run, x_test, labels_test, k
   Every process evaluates (the state spans them all); process 0 writes the files.
   """
   workdir, rows = run.workdir, run.log.rows()
+  name = image_sets.short_name(config.dataset)
   if rows and run.writer:
     vae_plots.save_training_curves(rows, workdir / "loss_curve.png",
-                                   title=f"{config.model} on {config.dataset}",
+                                   title=f"{config.model} on {name}",
                                    eval_rows=run.log.rows("eval"))
   x_eval, (eval_key, picture_key) = x_test[:config.eval_num], keys
   # A conditional model is scored given the true labels: bounds on log p(x|y).
@@ -146,5 +164,5 @@ def finish(setup: VAESetup, state, config, run: loop.Run, x_test, labels_test, k
   # Process 0 alone draws the pictures, from its own copy of the parameters.
   pictures = vae_plots.save_pictures(setup, sharding.local_copy(state.params), x_test,
                                      labels_test, workdir, picture_key, config.grid_size,
-                                     f"{config.model} {config.dataset}")
+                                     f"{config.model} {name}")
   return {"eval": result, "pictures": pictures}

@@ -1,7 +1,8 @@
 """VAE mathematics as pure per-example functions, in nats; callers choose the reduction.
 
-Images are summed over their last two (pixel) axes and latents over their last axis, so
-every function also takes a leading sample axis K (K x B x ...) for importance sampling.
+Images are summed over their pixel axes (the last two, or three in colour: `axes`) and latents
+over their last axis, so every function also takes a leading sample axis K (K x B x ...) for
+importance sampling.
 """
 
 import math
@@ -36,16 +37,16 @@ def diag_normal_log_prob(z_xZ, mean_xZ, logvar_xZ):
                         axis=-1)
 
 
-def bernoulli_log_prob(logits_xHxW, x_xHxW):
+def bernoulli_log_prob(logits_xHxW, x_xHxW, axes=PIXEL_AXES):
   """log Bernoulli(x; sigmoid(logits)) summed over pixels; x may be grey (the usual BCE)."""
   # x*l - softplus(l) is log sigmoid(l) for x=1 and log(1 - sigmoid(l)) for x=0, never saturating.
-  return jnp.sum(x_xHxW * logits_xHxW - jax.nn.softplus(logits_xHxW), axis=PIXEL_AXES)
+  return jnp.sum(x_xHxW * logits_xHxW - jax.nn.softplus(logits_xHxW), axis=axes)
 
 
-def gaussian_log_prob(mean_xHxW, log_std, x_xHxW):
+def gaussian_log_prob(mean_xHxW, log_std, x_xHxW, axes=PIXEL_AXES):
   """log N(x; mean, exp(log_std)^2 I) summed over pixels; log_std is a scalar or per pixel."""
   z = (x_xHxW - mean_xHxW) * jnp.exp(-log_std)
-  return jnp.sum(-0.5 * z ** 2 - log_std - 0.5 * LOG_2PI, axis=PIXEL_AXES)
+  return jnp.sum(-0.5 * z ** 2 - log_std - 0.5 * LOG_2PI, axis=axes)
 
 
 def neg_elbo_B(recon_log_prob_B, kl_B, beta: float = 1.0):

@@ -11,11 +11,14 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from genjax.data.images import NUM_CLASSES
 from genjax.nn.layers import patches_3x3, upsample_2x
 
 ACTIVATIONS: dict[str, Callable] = {"tanh": jnp.tanh, "softplus": nn.softplus, "relu": nn.relu}
-IMAGE_SHAPE = (28, 28)
+
+
+def as_images(h_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
+  """B x H x W for one channel (the data's layout), else B x H x W x C."""
+  return h_BxHxWxC[..., 0] if h_BxHxWxC.shape[-1] == 1 else h_BxHxWxC
 
 
 def with_labels(h_BxD: jnp.ndarray, y_BxC: jnp.ndarray | None) -> jnp.ndarray:
@@ -40,23 +43,25 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-  """Codes_BxZ (and labels) -> raw outputs_BxHxW: Bernoulli logits, or pre-sigmoid means."""
+  """Codes_BxZ (and labels) -> raw outputs_BxHxW (xC in colour): Bernoulli logits, or
+  pre-sigmoid means."""
 
   hidden: Sequence[int] = (200, 200)
   activation: str = "tanh"
-  image_shape: tuple[int, int] = IMAGE_SHAPE
+  image_shape: tuple[int, int, int] = (28, 28, 1)  # H, W, C
 
   @nn.compact
   def __call__(self, z_BxZ: jnp.ndarray, y_BxC: jnp.ndarray | None = None) -> jnp.ndarray:
     h = with_labels(z_BxZ, y_BxC)
     for width in reversed(tuple(self.hidden)):  # mirrors the encoder
       h = ACTIVATIONS[self.activation](nn.Dense(width)(h))
-    h = nn.Dense(self.image_shape[0] * self.image_shape[1])(h)
-    return h.reshape((z_BxZ.shape[0], *self.image_shape))
+    height, width, channels = self.image_shape
+    h = nn.Dense(height * width * channels)(h)
+    return as_images(h.reshape((z_BxZ.shape[0], height, width, channels)))
 
 
 class ConvEncoder(nn.Module):
-  """Stride-2 3x3 convolutions (28 -> 14 -> 7), then the MLP's dense layers and heads."""
+  """Stride-2 3x3 convolutions (28 -> 14 -> 7 for two), then the MLP's dense layers and heads."""
 
   channels: Sequence[int] = (16, 32)
   hidden: Sequence[int] = (200,)
@@ -67,7 +72,7 @@ class ConvEncoder(nn.Module):
   @nn.compact
   def __call__(self, x_BxHxW: jnp.ndarray, y_BxC: jnp.ndarray | None = None):
     act = ACTIVATIONS[self.activation]
-    h = x_BxHxW[..., None]
+    h = x_BxHxW[..., None] if x_BxHxW.ndim == 3 else x_BxHxW
     for i, c in enumerate(self.channels):
       h = act(nn.Dense(c, name=f"conv_{i}")(patches_3x3(h, 2)))
     h = with_labels(h.reshape((h.shape[0], -1)), y_BxC)  # a label is global: no spatial layout
@@ -77,12 +82,13 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-  """Dense layers to a 7x7 feature map, 2x sub-pixel upsampling convolutions back to 28x28."""
+  """Dense layers to an (H/2^k)x(W/2^k) feature map (7x7 for 28x28 and k = 2), then k 2x
+  sub-pixel upsampling convolutions back to HxW."""
 
   channels: Sequence[int] = (16, 32)  # the encoder's, undone in reverse order
   hidden: Sequence[int] = (200,)
   activation: str = "tanh"
-  image_shape: tuple[int, int] = IMAGE_SHAPE
+  image_shape: tuple[int, int, int] = (28, 28, 1)  # H, W, C
 
   @nn.compact
   def __call__(self, z_BxZ: jnp.ndarray, y_BxC: jnp.ndarray | None = None) -> jnp.ndarray:
@@ -94,10 +100,10 @@ class ConvDecoder(nn.Module):
       h = act(nn.Dense(width)(h))
     h = act(nn.Dense(side_h * side_w * self.channels[-1])(h))
     h = h.reshape((z_BxZ.shape[0], side_h, side_w, self.channels[-1]))
-    # Each layer doubles the side; the last one emits the single output channel.
+    # Each layer doubles the side; the last one emits the image's channels.
     for i, c in enumerate(reversed(tuple(self.channels[:-1]))):
       h = act(upsample_2x(h, c, name=f"upconv_{i}"))
-    return upsample_2x(h, 1, name="out")[..., 0]
+    return as_images(upsample_2x(h, self.image_shape[2], name="out"))
 
 
 def gaussian_heads(h_BxD: jnp.ndarray, latent_dim: int, stochastic: bool):
@@ -149,17 +155,17 @@ class VAE(nn.Module):
 
 def build_vae_module(config) -> VAE:
   """The AE/VAE network for `config` (model, arch, hidden, latent_dim, activation, decoder,
-  conditional)."""
+  conditional, and the data's image_shape and num_classes)."""
   stochastic = config.model != "ae"
-  hidden, act = tuple(config.hidden), config.activation
+  hidden, act, shape = tuple(config.hidden), config.activation, tuple(config.image_shape)
   if config.arch == "conv":
     channels = tuple(config.conv_channels)
     encoder = ConvEncoder(channels, hidden, config.latent_dim, act, stochastic)
-    decoder = ConvDecoder(channels, hidden, act)
+    decoder = ConvDecoder(channels, hidden, act, shape)
   else:
     encoder = MLPEncoder(hidden, config.latent_dim, act, stochastic)
-    decoder = MLPDecoder(hidden, act)
+    decoder = MLPDecoder(hidden, act, shape)
   learn_std = config.decoder == "gaussian" and config.learn_decoder_std
   return VAE(encoder, decoder, learn_std=learn_std,
              init_log_std=math.log(config.decoder_std),
-             num_classes=NUM_CLASSES if config.conditional else 0)
+             num_classes=config.num_classes if config.conditional else 0)

@@ -13,8 +13,9 @@ import numpy as np
 from genjax.core import plotting
 from genjax.core.plotting import pyplot
 from genjax.vae import data as vae_data, eval as vae_eval
-from genjax.vae.models import NUM_CLASSES
 from genjax.vae.state import VAESetup, decode_mean
+
+MAX_CLASS_ROWS = 20  # samples_by_class.png shows the first classes, one row each
 
 PAIRS, STEPS, TRAVERSAL_DIMS = 5, 10, 8
 
@@ -39,11 +40,16 @@ def save_reconstructions(inputs_NxHxW, recons_NxHxW, path, cols: int = 10, title
 
 
 def save_latent_scatter(codes_Nx2, labels_N, path, title: str = ""):
+  """The codes, coloured by label (one colour without labels)."""
   plt = pyplot()
   fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
-  points = ax.scatter(codes_Nx2[:, 0], codes_Nx2[:, 1], c=labels_N, cmap="tab10", s=2,
-                      vmin=-0.5, vmax=9.5)
-  fig.colorbar(points, ax=ax, ticks=range(10), label="label")
+  if labels_N is None:
+    ax.scatter(codes_Nx2[:, 0], codes_Nx2[:, 1], s=2)
+  else:
+    k = max(int(np.max(labels_N)) + 1, 10)
+    points = ax.scatter(codes_Nx2[:, 0], codes_Nx2[:, 1], c=labels_N, s=2, vmin=-0.5,
+                        vmax=k - 0.5, cmap="tab10" if k == 10 else "viridis")
+    fig.colorbar(points, ax=ax, ticks=range(0, k, max(1, k // 10)), label="label")
   ax.set_xlabel("z[0]")
   ax.set_ylabel("z[1]")
   if title:
@@ -94,14 +100,15 @@ def uniform_labels(setup: VAESetup, key, n: int):
   None for an unconditional model."""
   if not setup.conditional:
     return None
-  return vae_data.one_hot(jax.random.randint(key, (n,), 0, NUM_CLASSES))
+  return vae_data.one_hot(jax.random.randint(key, (n,), 0, setup.num_classes), setup.num_classes)
 
 
-def class_grid_inputs(key, latent_dim: int) -> tuple[np.ndarray, np.ndarray]:
-  """(z, labels) of a NUM_CLASSES x 10 grid: row k has label k, each column one prior draw z,
-  so a column shows one style across the classes."""
+def class_grid_inputs(key, latent_dim: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+  """(z, labels) of a K x 10 grid (K classes, at most MAX_CLASS_ROWS): row k has label k, each
+  column one prior draw z, so a column shows one style across the classes."""
+  rows = min(num_classes, MAX_CLASS_ROWS)
   z_10xZ = np.asarray(jax.random.normal(key, (10, latent_dim)))
-  return np.tile(z_10xZ, (NUM_CLASSES, 1)), np.repeat(np.arange(NUM_CLASSES), 10)
+  return np.tile(z_10xZ, (rows, 1)), np.repeat(np.arange(rows), 10)
 
 
 def save_pictures(setup: VAESetup, params, x_NxHxW, labels_N, workdir, key, grid_size: int,
@@ -113,7 +120,8 @@ def save_pictures(setup: VAESetup, params, x_NxHxW, labels_N, workdir, key, grid
   workdir, stochastic = Path(workdir), setup.recipe.model != "ae"
   model_labels_N = labels_N if setup.conditional else None  # what encoder and decoder see
   codes_NxZ = vae_eval.encode_all(setup, params, x_NxHxW, labels_N=model_labels_N)
-  y_NxC = None if model_labels_N is None else np.asarray(vae_data.one_hot(model_labels_N))
+  y_NxC = None if model_labels_N is None else np.asarray(vae_data.one_hot(model_labels_N,
+                                                                           setup.num_classes))
   decode = functools.partial(decode_images, setup, params)
   written = []
 
@@ -130,9 +138,10 @@ def save_pictures(setup: VAESetup, params, x_NxHxW, labels_N, workdir, key, grid
     grid("samples.png", decode(z, uniform_labels(setup, jax.random.fold_in(key, 1), len(z))),
          grid_size, grid_size, "samples from the prior")
     if setup.conditional:
-      z, labels = class_grid_inputs(jax.random.fold_in(key, 2), setup.recipe.latent_dim)
-      grid("samples_by_class.png", decode(z, vae_data.one_hot(labels)), NUM_CLASSES, 10,
-           "prior samples, row k given label k, one z per column")
+      z, labels = class_grid_inputs(jax.random.fold_in(key, 2), setup.recipe.latent_dim,
+                                    setup.num_classes)
+      grid("samples_by_class.png", decode(z, vae_data.one_hot(labels, setup.num_classes)),
+           len(labels) // 10, 10, "prior samples, row k given label k, one z per column")
 
   def pairs(a_NxD):
     return a_NxD[:2 * PAIRS].reshape(PAIRS, 2, -1)
@@ -140,7 +149,7 @@ def save_pictures(setup: VAESetup, params, x_NxHxW, labels_N, workdir, key, grid
   # A conditional model's label moves too, from one digit's one-hot vector to the other's.
   y_path = None if y_NxC is None else interpolation_codes(pairs(y_NxC))
   grid("interpolation.png", decode(interpolation_codes(pairs(codes_NxZ)), y_path), PAIRS, STEPS,
-       "latent interpolation between test digits")
+       "latent interpolation between test images")
   dims = np.argsort(-codes_NxZ.var(axis=0))[:TRAVERSAL_DIMS]  # the most used dimensions first
   sweep_NxZ = traversal_codes(codes_NxZ[0], codes_NxZ, dims)
   y_sweep = None if y_NxC is None else np.repeat(y_NxC[:1], len(sweep_NxZ), axis=0)

@@ -8,7 +8,6 @@ import numpy as np
 from genjax.core import runs
 from genjax.core.errors import ConfigError
 from genjax.vae import data as vae_data
-from genjax.vae.models import NUM_CLASSES
 from genjax.vae.state import decode_mean
 
 SAMPLE_BATCH = 1000  # bounded memory for any number of samples
@@ -16,24 +15,24 @@ SAMPLE_BATCH = 1000  # bounded memory for any number of samples
 _decode_mean = jax.jit(decode_mean, static_argnums=0)
 
 
-def sample_labels(conditional: bool, label: int | None, key, n: int):
+def sample_labels(num_classes: int, label: int | None, key, n: int):
   """One-hot labels of n samples: all `label`, or uniform draws from key if None; None for an
-  unconditional run."""
-  if not conditional:
+  unconditional run (num_classes 0)."""
+  if not num_classes:
     return None
   if label is None:
-    return vae_data.one_hot(jax.random.randint(key, (n,), 0, NUM_CLASSES))
-  return vae_data.one_hot(jnp.full((n,), label))
+    return vae_data.one_hot(jax.random.randint(key, (n,), 0, num_classes), num_classes)
+  return vae_data.one_hot(jnp.full((n,), label), num_classes)
 
 
 def sample_images(workdir, num: int, seed: int = 0, label: int | None = None,
                   step: int | None = None) -> np.ndarray:
-  """(num, 28, 28) float32 in [0, 1] of the checkpoint at `step` (None: the newest)."""
+  """(num, H, W[, C]) float32 in [0, 1] of the checkpoint at `step` (None: the newest)."""
   return draw_of(runs.restore(workdir, families=("vae",), step=step))(num, seed, label)
 
 
 def draw_of(run: runs.Restored):
-  """draw(num, seed, label) -> (num, 28, 28) float32 in [0, 1]: E[x|z] (Bernoulli
+  """draw(num, seed, label) -> (num, H, W[, C]) float32 in [0, 1]: E[x|z] (Bernoulli
   probabilities) for z ~ N(0, I), decoded by a restored VAE.
 
   A conditional run decodes every z with `label`, or with None with labels drawn uniformly,
@@ -50,7 +49,7 @@ def draw_of(run: runs.Restored):
     chunks = []
     for i in range(0, num, SAMPLE_BATCH):
       z = jax.random.normal(jax.random.fold_in(key, i), (SAMPLE_BATCH, config.latent_dim))
-      y = sample_labels(config.conditional, label, jax.random.fold_in(labels_key, i),
+      y = sample_labels(setup.num_classes, label, jax.random.fold_in(labels_key, i),
                         SAMPLE_BATCH)
       chunks.append(np.asarray(_decode_mean(setup, state.params, z, y)))
     return np.clip(np.concatenate(chunks)[:num], 0.0, 1.0).astype(np.float32)

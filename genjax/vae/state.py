@@ -13,8 +13,9 @@ from jax.sharding import Mesh
 
 from genjax.core import schedules
 from genjax.core.config import Static, recipe_of
+from genjax.data.pixels import example_shape
 from genjax.vae import losses as vae_losses
-from genjax.vae.models import IMAGE_SHAPE, NUM_CLASSES, VAE, build_vae_module
+from genjax.vae.models import VAE, build_vae_module
 
 MIN_DECODER_LOG_STD = math.log(1e-3)  # floor for a learned Gaussian std: sharp pixels blow up
 
@@ -22,7 +23,7 @@ MIN_DECODER_LOG_STD = math.log(1e-3)  # floor for a learned Gaussian std: sharp 
 # compiles nothing.
 HOST_KEYS = ("dataset", "binarize_seed", "num_epochs", "eval_num", "eval_iwae_k", "eval_nll_k",
              "eval_batch", "eval_k_chunk", "eval_interval", "eval_interval_num",
-             "sample_interval", "grid_size")
+             "sample_interval", "grid_size", "image_size", "test_fraction", "class_names")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -43,6 +44,20 @@ class VAESetup(Static):
     """Whether q(z|x,y) and p(x|z,y) take one-hot labels."""
     return self.module.num_classes > 0
 
+  @property
+  def num_classes(self) -> int:
+    return self.module.num_classes
+
+  @property
+  def example_shape(self) -> tuple:
+    """One image's array shape: (H, W) for one channel, (H, W, C) in colour."""
+    return example_shape(self.recipe.image_shape)
+
+  @property
+  def pixel_axes(self) -> tuple:
+    """The axes a likelihood sums over: an image's last two, or three in colour."""
+    return tuple(range(-len(self.example_shape), 0))
+
 
 @flax.struct.dataclass
 class VAEState:
@@ -60,7 +75,8 @@ def learning_rate_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
 
 
 def build_setup(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> VAESetup:
-  """The static definition for a resolved config (num_steps filled in); batches split over mesh."""
+  """The static definition for a resolved config (num_steps and the data keys filled in);
+  batches split over mesh."""
   tx = optax.adam(learning_rate_schedule(config), b1=config.beta1, b2=config.beta2,
                   eps=config.adam_eps)
   # A decaying schedule is laid over num_steps: then the steps depend on it.
@@ -71,8 +87,8 @@ def build_setup(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> 
 
 @functools.partial(jax.jit, static_argnums=0)
 def init_state(setup: VAESetup, key: jax.Array) -> VAEState:
-  y_1xC = jnp.zeros((1, NUM_CLASSES)) if setup.conditional else None
-  params = setup.module.init(key, jnp.zeros((1, *IMAGE_SHAPE)), y_1xC)["params"]
+  y_1xC = jnp.zeros((1, setup.num_classes)) if setup.conditional else None
+  params = setup.module.init(key, jnp.zeros((1, *setup.example_shape)), y_1xC)["params"]
   return VAEState(step=jnp.zeros((), jnp.int32), params=params, opt_state=setup.tx.init(params))
 
 
@@ -94,10 +110,11 @@ def decode_mean(setup: VAESetup, params, z_BxZ, y_BxC=None):
 def decoder_log_prob(setup: VAESetup, params, out_xHxW, x_xHxW):
   """log p(x|z) summed over pixels, from the decoder's raw outputs."""
   if setup.recipe.decoder == "bernoulli":
-    return vae_losses.bernoulli_log_prob(out_xHxW, x_xHxW)
+    return vae_losses.bernoulli_log_prob(out_xHxW, x_xHxW, setup.pixel_axes)
   log_std = setup.module.apply({"params": params}, method=VAE.decoder_log_std)
   log_std = jnp.maximum(log_std, MIN_DECODER_LOG_STD)
-  return vae_losses.gaussian_log_prob(jax.nn.sigmoid(out_xHxW), log_std, x_xHxW)
+  return vae_losses.gaussian_log_prob(jax.nn.sigmoid(out_xHxW), log_std, x_xHxW,
+                                      setup.pixel_axes)
 
 
 def log_weights_KxB(setup: VAESetup, params, x_BxHxW, mean_BxZ, logvar_BxZ, key, k: int,

@@ -12,6 +12,7 @@ import jax
 import optax
 
 from genjax.core import runner, sharding
+from genjax.core.feed import Streamed
 from genjax.vae import data as vae_data, losses as vae_losses
 from genjax.vae.state import VAESetup, VAEState, decode, decoder_log_prob, encode, log_weights_KxB
 
@@ -52,23 +53,48 @@ def ae_objective(setup: VAESetup, params, x_BxHxW, key, y_BxC=None):
 OBJECTIVES = {"vae": vae_objective, "iwae": iwae_objective, "ae": ae_objective}
 
 
-def sample_batch(setup: VAESetup, pixels_NxHxW, key: jax.Array, labels_N=None):
-  """(x_BxHxW, y_BxC): a uniform draw with replacement, made model inputs on device (fresh
-  bits if dynamic), and its one-hot labels (None without labels_N)."""
+def batch_indices(setup: VAESetup, base_key, step, num_examples: int):
+  """The B training rows step `step` reads: the draws sample_batch makes in the step."""
+  batch_key = jax.random.split(jax.random.fold_in(base_key, step))[0]
+  idx_key = jax.random.split(batch_key)[0]
+  return jax.random.randint(idx_key, (setup.recipe.batch_size,), 0, num_examples)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def steps_indices(setup: VAESetup, base_key, first_step, max_steps: int, num_examples: int):
+  """max_steps x B: batch_indices of first_step, first_step + 1, ..."""
+  steps_K = first_step + jax.numpy.arange(max_steps)
+  return jax.vmap(lambda step: batch_indices(setup, base_key, step, num_examples))(steps_K)
+
+
+def sample_batch(setup: VAESetup, data, i, key: jax.Array):
+  """(x_BxHxW, y_BxC): a uniform draw with replacement from the pixels on the device (data =
+  (pixels, labels or None)), or a streamed chunk's i-th batch; made model inputs on device
+  (fresh bits if dynamic), with one-hot labels (None without labels)."""
   idx_key, bits_key = jax.random.split(key)
-  idx_B = jax.random.randint(idx_key, (setup.recipe.batch_size,), 0, pixels_NxHxW.shape[0])
-  x_BxHxW = vae_data.to_inputs(pixels_NxHxW[idx_B], setup.recipe.binarization, bits_key)
-  y_BxC = None if labels_N is None else vae_data.one_hot(labels_N[idx_B])
+  if isinstance(data, Streamed):
+    pixels_B, labels_B = (None if a is None else a[i] for a in data.arrays)
+  else:
+    pixels_NxHxW, labels_N = data
+    idx_B = jax.random.randint(idx_key, (setup.recipe.batch_size,), 0, pixels_NxHxW.shape[0])
+    pixels_B, labels_B = pixels_NxHxW[idx_B], None if labels_N is None else labels_N[idx_B]
+  x_BxHxW = vae_data.to_inputs(pixels_B, setup.recipe.binarization, bits_key)
+  y_BxC = None if labels_B is None else vae_data.one_hot(labels_B, setup.num_classes)
   # With a mesh each device takes a slice of the same global batch; XLA all-reduces gradients.
   return jax.tree.map(lambda a: sharding.constrain_batch(a, setup.mesh), (x_BxHxW, y_BxC))
 
 
-def train_step(setup: VAESetup, state: VAEState, pixels_NxHxW, base_key, labels_N=None):
-  """One Adam step; its randomness is fold_in(base_key, step), so any resume replays it."""
-  if setup.conditional != (labels_N is not None):
+def train_step(setup: VAESetup, state: VAEState, pixels_NxHxW, base_key, labels_N=None, i=0):
+  """One Adam step; its randomness is fold_in(base_key, step), so any resume replays it.
+  pixels_NxHxW (labels_N for a conditional setup): on the device, or a chunk's Streamed
+  batches (labels inside; this step's are row i)."""
+  streamed = isinstance(pixels_NxHxW, Streamed)
+  data = pixels_NxHxW if streamed else (pixels_NxHxW, labels_N)
+  labelled = (data.arrays if streamed else data)[1] is not None
+  if setup.conditional != labelled:
     raise ValueError("a conditional setup needs labels_N; an unconditional one takes none")
   batch_key, loss_key = jax.random.split(jax.random.fold_in(base_key, state.step))
-  x_BxHxW, y_BxC = sample_batch(setup, pixels_NxHxW, batch_key, labels_N)
+  x_BxHxW, y_BxC = sample_batch(setup, data, i, batch_key)
   objective = OBJECTIVES[setup.recipe.model]
   (loss, metrics), grads = jax.value_and_grad(objective, argnums=1, has_aux=True)(
       setup, state.params, x_BxHxW, loss_key, y_BxC)
@@ -82,17 +108,21 @@ def train_chunk(setup: VAESetup, state: VAEState, pixels_NxHxW, base_key, max_st
                 num_steps, labels_N=None):
   """Runs `num_steps` (traced, <= max_steps) steps in one dispatch; donates `state`.
 
-  A conditional setup needs the integer labels_N of the pixels, on device like them.
+  A conditional setup needs the integer labels_N of the pixels, on device like them;
+  pixels_NxHxW may also be a chunk's Streamed batches (labels inside).
   """
-  return compiled_chunk(setup, max_steps)(state, pixels_NxHxW, base_key, num_steps, labels_N)
+  streamed = isinstance(pixels_NxHxW, Streamed)
+  return compiled_chunk(setup, max_steps, streamed)(state, pixels_NxHxW, base_key, num_steps,
+                                                   labels_N)
 
 
 @functools.lru_cache(maxsize=None)
-def compiled_chunk(setup: VAESetup, max_steps: int):
+def compiled_chunk(setup: VAESetup, max_steps: int, streamed: bool = False):
   """The jitted chunk: replicated in/out shardings when the setup has a mesh."""
 
-  def chunk(state, pixels_NxHxW, base_key, num_steps, labels_N):
-    step_fn = lambda s: train_step(setup, s, pixels_NxHxW, base_key, labels_N)  # noqa: E731
-    return runner.run_steps(step_fn, state, num_steps, max_steps, METRIC_NAMES[setup.recipe.model])
+  def chunk(state, pixels_NxHxW, base_key, num_steps, labels_N=None):
+    step_fn = lambda s, i: train_step(setup, s, pixels_NxHxW, base_key, labels_N, i)  # noqa: E731
+    return runner.run_steps(step_fn, state, num_steps, max_steps,
+                            METRIC_NAMES[setup.recipe.model], indexed=True)
 
-  return runner.jit_chunk(chunk, setup.mesh)
+  return runner.jit_chunk(chunk, setup.mesh, streamed)

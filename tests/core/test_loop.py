@@ -78,6 +78,18 @@ def test_resume_is_bit_identical(tmp_path):
   assert losses("whole") == losses("resumed") and len(losses("whole")) == 12
 
 
+def test_the_done_text_counts_this_invocation_and_names_the_resume():
+  fresh = {"start_step": 0, "step": 2000, "train_s": 21.5}
+  assert loop.trained_text(fresh, "iterations") == "2000 iterations in 21.5 s (93 it/s)"
+  resumed = {"start_step": 2000, "step": 3000, "train_s": 10.2}
+  assert loop.trained_text(resumed, "iterations") == (
+      "resumed from step 2000: 1000 iterations to step 3000 in 10.2 s (98 it/s)")
+  assert loop.trained_text({"start_step": 0, "step": 6, "train_s": 2.1}) == \
+      "6 steps in 2.1 s (2.9 it/s)"
+  assert loop.trained_text({"start_step": 2000, "step": 2000, "train_s": 0.0}) == \
+      "0 steps: the run was at step 2000 already"
+
+
 def test_print_interval_prints_the_family_line(tmp_path, capsys):
   config = get_config()
   config.print_interval = 6

@@ -1,7 +1,6 @@
 """End to end through the GAN's entry points, as a user runs them (subprocesses, real data)."""
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -57,11 +56,9 @@ def test_gan_mnist_bad_input_is_one_line_and_writes_nothing(flag, needle, tmp_pa
   assert not (tmp_path / "run").exists()
 
 
-def test_no_data_and_no_network_fails_within_seconds_with_the_flag(tmp_path):
+def test_no_data_and_no_network_fails_with_the_flag(tmp_path):
   env = {"GENJAX_DATA_DIR": "", "GENJAX_OFFLINE": "1", "TFDS_DATA_DIR": str(tmp_path / "tfds")}
-  t0 = time.perf_counter()
   result = run("gan_mnist.py", f"--workdir={tmp_path / 'run'}", TINY, env=env)
-  assert time.perf_counter() - t0 < 60
   assert_one_line_error(result, "no data for 'mnist'", "--config.data_dir or GENJAX_DATA_DIR")
   assert not (tmp_path / "run").exists()
   np.savez(tmp_path / "s.npz", images=np.zeros((4, 28, 28), np.float32))

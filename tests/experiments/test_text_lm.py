@@ -36,6 +36,16 @@ def test_generate_and_score(trained_run, tmp_path):
   result = run("score_text.py", f"--workdir={workdir}", f"--input={tmp_path / 'verse.txt'}")
   assert result.returncode == 0, result.stderr
   assert "nats" in result.stdout and "bits per character" in result.stdout
+  assert "windows: consecutive, 16 characters;" in result.stdout
+  result = run("score_text.py", f"--workdir={workdir}", f"--input={tmp_path / 'verse.txt'}",
+               "--stride=4")
+  assert result.returncode == 0 and "windows: sliding, 16 characters, stride 4;" in result.stdout
+  # a prompt past the context: all of it printed, its last 16 characters read, said once
+  prompt = "To be, or not to be, that is the"  # 32 characters
+  result = run("generate_text.py", f"--workdir={workdir}", f"--prompt={prompt}",
+               "--num_chars=5")
+  assert result.returncode == 0 and result.stdout.startswith(prompt)
+  assert result.stderr.count("prompt: 32 characters, the model sees the last 16") == 1
 
 
 def test_bad_input_is_one_line(trained_run, tmp_path, data_root):
@@ -47,6 +57,9 @@ def test_bad_input_is_one_line(trained_run, tmp_path, data_root):
   (tmp_path / "odd.txt").write_text("hello\nw\u00f6rld\n")
   assert_one_line_error(run("score_text.py", f"--workdir={workdir}",
                             f"--input={tmp_path / 'odd.txt'}"), "'ö' at line 2, column 2")
+  for stride in ("0", "-3", "17"):
+    assert_one_line_error(run("score_text.py", f"--workdir={workdir}", f"--stride={stride}",
+                              f"--input={tmp_path / 'odd.txt'}"), f"--stride {stride}")
   (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
   assert_one_line_error(run("score_text.py", f"--workdir={workdir}",
                             f"--input={tmp_path / 'latin1.txt'}"), "not UTF-8")

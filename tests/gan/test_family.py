@@ -10,6 +10,7 @@ from genjax import sampling
 from genjax.configs.gan_mnist import get_config
 from genjax.core import checkpoint, loop, sharding
 from genjax.core.errors import CheckpointError, ConfigError
+from genjax.data.image_sets import filled
 from genjax.gan import config as gan_config
 from genjax.gan.family import GANFamily, grid_rows_cols, train_gan
 from genjax.gan.state import build_gan, init_state
@@ -17,6 +18,7 @@ from tests.conftest import snapshot
 
 
 def restore_final(config, workdir):
+  config = filled(config)
   gan = build_gan(config)
   abstract = jax.eval_shape(lambda: init_state(gan, jax.random.key(0)))
   manager = checkpoint.open_manager(workdir)
@@ -163,7 +165,7 @@ def test_cgan_fashion_is_cgan_with_its_fashion_changes():
 def test_a_conditional_run_draws_one_row_per_class_and_is_scored_by_class(tiny_gan_run):
   workdir = tiny_gan_run("cgan,tiny")
   config = get_config("cgan,tiny")
-  assert grid_rows_cols(build_gan(config), config) == (10, 10)
+  assert grid_rows_cols(build_gan(filled(config)), config) == (10, 10)
   report = sampling.evaluate(workdir=workdir, num=200)
   rows = report["rows"]
   assert 0.0 <= rows["samples"]["label_accuracy"] <= 1.0

@@ -10,6 +10,7 @@ import pytest
 from genjax.configs.gan_mnist import get_config
 from genjax.data.images import load_dataset, scale_to_tanh_range
 from genjax.gan import keras_reference, steps
+from genjax.data.image_sets import filled
 from genjax.gan.state import build_gan, init_state
 
 ITERATIONS = 5
@@ -42,9 +43,10 @@ def genjax_run(gan, state, data):
   return state, np.array(losses)
 
 
+@pytest.mark.slow  # TensorFlow's import and Keras' graph building: a minute or more
 def test_tutorial_loop_matches_keras(mnist_train):
   config = get_config()  # the tutorial: full-size networks, Keras' Adam
-  gan = build_gan(config)
+  gan = build_gan(filled(config))
   start = init_state(gan, jax.random.key(0))
   keras = keras_reference.import_keras()
   models = keras_reference.build_models(keras)
@@ -60,7 +62,6 @@ def test_tutorial_loop_matches_keras(mnist_train):
   drift = keras_reference.weight_drift(models, state.g_params, state.g_batch_stats,
                                        state.d_params)
   assert drift < 2e-6, f"genjax's weights left Keras' by {drift} after {ITERATIONS} iterations"
-
 
 
 @pytest.mark.parametrize("args,field", [(["--batch_size", "0"], "--batch_size"),

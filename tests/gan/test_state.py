@@ -7,6 +7,7 @@ import pytest
 
 from genjax.gan import steps
 from genjax.configs.gan_mnist import get_config
+from genjax.data.image_sets import filled
 from genjax.gan.state import balanced_labels, build_gan, generate, init_state
 
 
@@ -14,7 +15,7 @@ from genjax.gan.state import balanced_labels, build_gan, generate, init_state
 def test_train_step_updates_the_ema_and_samples_use_it():
   config = get_config("dcgan,tiny")
   config.ema_decay = 0.9
-  gan = build_gan(config)
+  gan = build_gan(filled(config))
   state = init_state(gan, jax.random.key(0))
   jax.tree.map(np.testing.assert_array_equal, state.g_ema["params"], state.g_params)
   images = jax.random.randint(jax.random.key(1), (40, 28, 28), 0, 256).astype(jnp.uint8)
@@ -34,7 +35,7 @@ def test_train_step_updates_the_ema_and_samples_use_it():
 
 @pytest.mark.parametrize("recipe", ["mlp", "dcgan", "hinge_sn", "cgan"])
 def test_state_holds_what_the_recipe_needs(recipe):
-  gan = build_gan(get_config(f"{recipe},tiny"))
+  gan = build_gan(filled(get_config(f"{recipe},tiny")))
   state = init_state(gan, jax.random.key(0))
   assert ("spectral" in state.d_state) == (recipe == "hinge_sn")
   assert bool(state.g_ema) == (recipe != "mlp")
@@ -42,7 +43,7 @@ def test_state_holds_what_the_recipe_needs(recipe):
 
 
 def test_conditional_generate_defaults_to_balanced_labels():
-  gan = build_gan(get_config("cgan,tiny"))
+  gan = build_gan(filled(get_config("cgan,tiny")))
   state = init_state(gan, jax.random.key(0))
   z = jax.random.normal(jax.random.key(1), (20, gan.latent_dim))
   np.testing.assert_array_equal(balanced_labels(12), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1])

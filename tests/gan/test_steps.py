@@ -8,12 +8,14 @@ import pytest
 from genjax.gan import losses, steps
 from genjax.nn.augment import translate_BxHxW
 from genjax.configs.gan_mnist import get_config
+from genjax.data.image_sets import filled
 from genjax.gan.state import build_gan, init_state
 
 
 def tiny_gan(**overrides):
   config = get_config("tiny")
   config.update(overrides)
+  config = filled(config)
   gan = build_gan(config)
   return config, gan, init_state(gan, jax.random.key(0))
 
@@ -208,6 +210,7 @@ from genjax.data.images import scale_to_tanh_range  # noqa: E402
 def recipe_gan(recipe, **overrides):
   config = get_config(f"{recipe},tiny")
   config.update(overrides)
+  config = filled(config)
   gan = build_gan(config)
   return config, gan, init_state(gan, jax.random.key(0))
 

@@ -12,6 +12,7 @@ from genjax import sampling
 from genjax.core import checkpoint, sharding
 from genjax.core.errors import ConfigError
 from genjax.gan import steps
+from genjax.data.image_sets import filled
 from genjax.gan.family import GANFamily, train_gan
 from genjax.configs.vae_mnist import get_config as get_vae_config
 from genjax.gan.state import build_gan, init_state
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.skipif(jax.device_count() != 8, reason="needs 8 (virtua
 
 def run_chunk(config, num_devices, n=4):
   mesh = sharding.make_mesh(num_devices)
-  gan = build_gan(config, mesh)
+  gan = build_gan(filled(config), mesh)
   state = sharding.put_replicated(init_state(gan, jax.random.key(0)), mesh)
   images = sharding.put_replicated(
       jax.random.randint(jax.random.key(9), (64, 28, 28), 0, 256).astype(np.uint8), mesh)
@@ -71,6 +72,7 @@ def test_sharded_checkpoint_restores_on_other_device_counts(tiny_config, tmp_pat
   tiny_config.num_devices = 2
   summary = train_gan(tiny_config, tmp_path / "moved")  # resumed on 2
   assert summary["start_step"] == 3 and summary["step"] == 6
+  tiny_config = filled(tiny_config)
   gan = build_gan(tiny_config)
   abstract = sharding.abstract_replicated(
       jax.eval_shape(lambda: init_state(gan, jax.random.key(0))), sharding.make_mesh(1))
@@ -90,6 +92,7 @@ def test_sharded_checkpoint_restores_on_other_device_counts(tiny_config, tmp_pat
 def test_sharded_vae_matches_single_device_and_trains(data_root, tmp_path):
   config = vae_config.resolve(get_vae_config("tiny"))
   config.update(batch_size=16, data_dir=data_root)
+  config = filled(config)
   pixels = jax.random.randint(jax.random.key(2), (64, 28, 28), 0, 256).astype(np.uint8)
   results = []
   for n in (1, 8):
@@ -129,4 +132,27 @@ def test_sharded_language_model_step_matches_single_device(model):
   np.testing.assert_allclose(sharded_metrics["loss"], single_metrics["loss"], rtol=1e-5)
   for a, b in zip(jax.tree.leaves(sharded.params), jax.tree.leaves(single.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6)
+  assert len(jax.tree.leaves(sharded.params)[0].sharding.device_set) == 8
+
+
+def test_sharded_diffusion_step_matches_single_device(data_root):
+  from genjax.configs.diffusion_mnist import get_config as get_diffusion_config
+  from genjax.diffusion import config as diffusion_config, steps as diffusion_steps
+  from genjax.diffusion.state import build as build_diffusion, init_state as diffusion_init
+
+  config = diffusion_config.resolve(get_diffusion_config("tiny"))
+  config.update(batch_size=16, data_dir=data_root)
+  images = jax.random.randint(jax.random.key(2), (64, 28, 28), 0, 256).astype(np.uint8)
+  labels = np.arange(64, dtype=np.int32) % 10
+  results = []
+  for n in (1, 8):
+    mesh = sharding.make_mesh(n)
+    static = build_diffusion(config, mesh)
+    state = sharding.put_replicated(diffusion_init(static, jax.random.key(0)), mesh)
+    data = sharding.put_replicated((images, labels), mesh)
+    results.append(diffusion_steps.train_chunk(static, state, *data[:1], jax.random.key(1), 4, 3,
+                                               data[1]))
+  (single, m1), (sharded, m8) = results
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), m8, m1)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), sharded, single)
   assert len(jax.tree.leaves(sharded.params)[0].sharding.device_set) == 8

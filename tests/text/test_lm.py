@@ -3,10 +3,10 @@
 import json
 import shutil
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from genjax.configs.text_lm import VARIANTS, get_config
@@ -44,21 +44,87 @@ def test_validation_windows_predict_every_character_once():
   assert mask.sum() == 11 and (inputs[:, 0] == [0, 0, 7, 0]).all()  # the long line goes on
   np.testing.assert_array_equal(targets[mask], lines[1:])
   np.testing.assert_array_equal(inputs[mask], lines[:-1])
+  # sliding by 1: the long line's later windows each score one target, from 4 tokens of it
+  inputs, targets, mask = lm.eval_windows(lines, 4, newline_id=0, stride=1)
+  assert mask.sum() == 11 and inputs[:, 0].tolist() == [0, 0, 6, 7, 7, 0]
+  assert mask[2:5].sum(1).tolist() == [1, 1, 1] and mask[2:5, 3].all()
+  np.testing.assert_array_equal(targets[mask], lines[1:])
 
 
 @pytest.mark.parametrize("variant", ["tiny", "lstm,tiny"])
-def test_cached_decoding_draws_the_tokens_of_a_full_recompute(variant):
+@pytest.mark.parametrize("prompt_less_context", [1, 0, -5])
+def test_prefilled_and_cached_decoding_follow_a_full_recompute(variant, prompt_less_context):
   config = get_config(variant)
   model = build_lm(config, 11)
   params = model.init(jax.random.key(0), jnp.zeros((1, config.context), jnp.int32))["params"]
-  prompt = jnp.array([[3, 1, 4, 1, 5], [9, 2, 6, 5, 3]], jnp.int32)
+  length = config.context - prompt_less_context  # context - 1, context, context + 5
+  prompt = jax.random.randint(jax.random.key(5), (2, length), 0, 11)
   num_new = 2 * config.context  # past the Transformer's context: the sliding window too
-  fast = generate.generate_ids(model, params, prompt, num_new, jax.random.key(1), 1.3, 0)
-  slow = generate.generate_by_recomputing(model, params, prompt, num_new, jax.random.key(1),
-                                          1.3, 0)
-  assert fast.shape == (2, num_new)
+  fast, fast_logits = generate.generate_steps(model, params, prompt, num_new,
+                                              jax.random.key(1), 1.3, 0)
+  slow, slow_logits = generate.generate_by_recomputing(model, params, prompt, num_new,
+                                                       jax.random.key(1), 1.3, 0)
+  assert fast.shape == (2, num_new) and fast_logits.shape == (2, num_new, 11)
+  np.testing.assert_allclose(fast_logits, slow_logits, rtol=1e-5, atol=1e-5)
   np.testing.assert_array_equal(fast, slow)
   assert len(np.unique(np.asarray(fast))) > 3  # a random model draws many characters
+  np.testing.assert_array_equal(
+      generate.generate_ids(model, params, prompt, num_new, jax.random.key(1), 1.3, 0), fast)
+
+
+def test_a_prompt_past_the_context_is_read_from_its_last_context_tokens():
+  config = get_config("tiny")
+  model = build_lm(config, 11)
+  params = model.init(jax.random.key(0), jnp.zeros((1, config.context), jnp.int32))["params"]
+  prompt = jax.random.randint(jax.random.key(5), (2, config.context + 5), 0, 11)
+  whole, cropped = (generate.generate_steps(model, params, p, 8, jax.random.key(1))[1]
+                    for p in (prompt, prompt[:, 5:]))
+  np.testing.assert_array_equal(whole, cropped)
+  # the first new token's logits are those of the last `context` tokens' full pass
+  np.testing.assert_allclose(whole[:, 0], model.apply({"params": params}, prompt[:, 5:])[:, -1],
+                             rtol=1e-5, atol=1e-5)
+
+
+def brute_force_nats(model, params, tokens_M, context: int, stride: int) -> np.ndarray:
+  """Each next character's nats (the j-th, j = 1 .. M-1), predicted from the characters the
+  windows give it: all j before it while j <= context, else context - stride + 1 plus how far
+  it lies into the part its window scores; each prefix run through the model on its own."""
+  tokens_M = np.asarray(tokens_M)
+  j_N = np.arange(1, len(tokens_M))
+  seen_N = np.where(j_N <= context, j_N, context - stride + 1 + (j_N - context - 1) % stride)
+  prefixes_NxT = np.zeros((j_N.size, context), np.int32)  # right-padded: causal, never read
+  for n, (j, seen) in enumerate(zip(j_N, seen_N)):
+    prefixes_NxT[n, :seen] = tokens_M[j - seen:j]
+  @jax.jit
+  def nats_N(prefixes_NxT, seen_N, targets_N):
+    logits_NxTxV = model.apply({"params": params}, prefixes_NxT)
+    last_NxV = jax.nn.log_softmax(logits_NxTxV[jnp.arange(len(seen_N)), seen_N - 1])
+    return -jnp.take_along_axis(last_NxV, targets_N[:, None], 1)[:, 0]
+
+  pad = -j_N.size % 4096  # whole chunks: one compiled shape
+  prefixes_NxT = np.pad(prefixes_NxT, ((0, pad), (0, 0)))
+  seen_N, targets_N = np.pad(seen_N, (0, pad), constant_values=1), np.pad(tokens_M[j_N], (0, pad))
+  nats = np.concatenate([nats_N(*(a[i:i + 4096] for a in (prefixes_NxT, seen_N, targets_N)))
+                         for i in range(0, len(seen_N), 4096)])
+  return nats[:j_N.size]
+
+
+@pytest.mark.parametrize("stride", [16, 5, 1])
+def test_sliding_windows_score_each_character_once_with_the_context_they_promise(stride):
+  text = "To be, or not to be, that is the question:\nWhether 'tis nobler"  # 63 characters
+  config = get_config("tiny")
+  config.vocab = chars.build_vocab(text)
+  setup = lm.build_setup(config)
+  params = lm.init_state(setup, jax.random.key(0)).params
+  tokens = chars.encode(text, config.vocab)
+  inputs, targets, mask = lm.eval_windows(tokens, config.context, stride=stride)
+  assert mask.sum() == len(text) - 1 and inputs.shape[0] == -(-(len(text) - 17) // stride) + 1
+  np.testing.assert_array_equal(np.sort(targets[mask]), np.sort(tokens[1:]))
+  expected = brute_force_nats(setup.model, params, tokens, config.context, stride).mean()
+  assert lm.mean_nats(setup, params, tokens, stride) == pytest.approx(expected, rel=1e-5)
+  if stride < config.context:  # the windows really differ from consecutive ones
+    consecutive = brute_force_nats(setup.model, params, tokens, config.context, 16).mean()
+    assert abs(expected - consecutive) > 1e-4
 
 
 def test_bfloat16_compute_follows_float32_and_keeps_float32_parameters():
@@ -135,9 +201,36 @@ def test_muon_orthogonalizes_the_dense_kernels_and_adamw_moves_the_rest():
       update, grad = update[key], grad[key]
     # Newton-Schulz pulls the momentum's leading singular values together (towards 1)
     assert eighth(update["kernel"]) > 0.5 > eighth(grad["kernel"]), block
-  # AdamW's first step moves every coordinate of the embedding by the same amount (g / |g|)
-  moved = jnp.abs(updates["embed"]["embedding"])[jnp.abs(grads["embed"]["embedding"]) > 1e-6]
+  # AdamW's first step moves every coordinate of the embedding by the same amount (g / |g|),
+  # besides its weight decay
+  step = updates["embed"]["embedding"] + 0.01 * config.weight_decay * params["embed"]["embedding"]
+  moved = jnp.abs(step)[jnp.abs(grads["embed"]["embedding"]) > 1e-6]
   assert moved.size > 100 and float(moved.std() / moved.mean()) < 1e-3
+
+
+@pytest.mark.parametrize("optimizer", ["muon", "adamw"])
+def test_weight_decay_reaches_the_same_parameters_under_muon_and_adamw(optimizer):
+  config = get_config("tiny")
+  config.update(vocab="abcdefghijk", optimizer=optimizer, warmup_steps=1)
+  setup = lm.build_setup(config)
+  state = lm.init_state(setup, jax.random.key(0))
+  params, opt_state = state.params, state.opt_state
+  zeros = jax.tree.map(jnp.zeros_like, params)  # no gradient: the decay alone moves a weight
+  for _ in range(2):  # the first step's learning rate is 0 (the warmup's start)
+    updates, opt_state = setup.tx.update(zeros, opt_state, params)
+    params = optax.apply_updates(params, updates)
+  shrink = 1 - float(setup.tx_schedule(1)) * config.weight_decay
+  assert shrink < 0.9999
+  for (path, before), after in zip(jax.tree_util.tree_leaves_with_path(state.params),
+                                   jax.tree.leaves(params)):
+    # matrices (kernels, the embedding, the positions) shrink by lr * weight_decay; vectors not
+    expected = np.asarray(before) * (shrink if before.ndim >= 2 else 1.0)
+    np.testing.assert_allclose(after, expected, rtol=1e-6, atol=1e-9,
+                               err_msg=jax.tree_util.keystr(path))
+  if optimizer == "muon":  # and Muon is for the Transformer only
+    config.update(model="lstm")
+    with pytest.raises(ConfigError, match="^config.optimizer 'muon' is for the Transformer"):
+      lm.validate(config)
 
 
 def test_guidance_of_one_is_the_conditioned_model_and_more_moves_away_from_the_other():
@@ -199,8 +292,8 @@ def test_the_step_keeps_a_moving_average_and_evaluation_uses_it():
     data = {"tokens": jnp.asarray(chars.encode(text, config.vocab, "text")), "starts": None}
     state, _ = lm.train_step(setup, state, data, jax.random.key(1))
     if not decay:
-      # the state (and so a checkpoint) of a run without the average is as it was before it
-      assert set(flax.serialization.to_state_dict(state)) == {"step", "params", "opt_state"}
+      # without the average, its field holds nothing (no second copy of the weights)
+      assert state.ema_params == {} and jax.tree.leaves(state.ema_params) == []
       assert lm.eval_params(setup, state) is state.params
       continue
     # the first update's decay is (1 + 0) / (10 + 0): the average is mostly the new weights
@@ -275,10 +368,28 @@ def test_a_tiny_run_writes_its_outputs(tiny_run):
 def test_scoring_the_validation_text_gives_the_validation_loss(tiny_run, data_root):
   workdir, config, _ = tiny_run
   _, val_text = shakespeare.split_text(shakespeare.load_text(data_root), 0.1)
+  setup, params, restored, _ = inference.restore_lm(workdir)
+  # The text cut into consecutive rows of `context` predictions, by a reshape, run through the
+  # run's averaged weights: the validation loss computed without eval_windows or mean_nats.
+  tokens = chars.encode(val_text, restored.vocab)
+  pad = -(len(tokens) - 1) % config.context
+  inputs_WxT, targets_WxT = (np.pad(a, (0, pad), constant_values=-1).reshape(-1, config.context)
+                             for a in (tokens[:-1], tokens[1:]))
+  log_p = jax.jit(lambda x: jax.nn.log_softmax(setup.model.apply({"params": params}, x)))
+  nats_WxT = -np.take_along_axis(np.asarray(log_p(np.maximum(inputs_WxT, 0))),
+                                 np.maximum(targets_WxT, 0)[..., None], -1)[..., 0]
+  expected = nats_WxT[targets_WxT >= 0].mean(dtype=np.float64)
   score = inference.score_text(workdir, val_text)
-  assert score["nats_per_char"] == pytest.approx(
-      json.loads((workdir / "eval.json").read_text())["val_loss"], rel=1e-6)
+  assert score["nats_per_char"] == pytest.approx(expected, rel=1e-5)
+  assert json.loads((workdir / "eval.json").read_text())["val_loss"] == pytest.approx(
+      expected, rel=1e-5)
   assert score["predicted_chars"] == len(val_text) - 1
+  assert score["windows"] == "consecutive, 16 characters"
+  sliding = inference.score_text(workdir, val_text[:500], stride=4)
+  assert sliding["windows"] == "sliding, 16 characters, stride 4"
+  for stride in (0, -1, 17):
+    with pytest.raises(ConfigError, match="^stride "):
+      inference.score_text(workdir, val_text[:500], stride=stride)
   with pytest.raises(DataError, match="'é' at line 1, column 4"):
     inference.score_text(workdir, "caf\u00e9 au lait")
 
@@ -301,13 +412,6 @@ def test_resume_is_bit_identical_and_the_schedule_may_not_stretch(tiny_run, tmp_
   # An interrupted run (its last checkpoint never written) resumes bit for bit.
   shutil.copytree(whole_dir, tmp_path / "resumed")
   shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "6")
-  # As if saved before the keys added since existed (those at the value older runs had):
-  # the run still resumes as it was.
-  record_file = tmp_path / "resumed" / "checkpoints" / "3" / "record" / "metadata"
-  record = json.loads(record_file.read_text())
-  record["config"] = {k: v for k, v in record["config"].items()
-                      if k not in lm.ADDED_KEYS or lm.ADDED_KEYS[k] != v}
-  record_file.write_text(json.dumps(record))
   assert lm.train_lm(config, tmp_path / "resumed")["start_step"] == 3
   whole, resumed = (inference.restore_lm(d)[1] for d in (whole_dir, tmp_path / "resumed"))
   jax.tree.map(np.testing.assert_array_equal, whole, resumed)

@@ -12,11 +12,12 @@ import pytest
 
 from genjax import sampling
 from genjax.configs.vae_mnist import get_config
-from genjax.core import checkpoint, loop
+from genjax.core import checkpoint, loop, sharding
 from genjax.core.errors import CheckpointError, ConfigError
 from genjax.vae import config as vae_cfg, data as vae_data, family as vae_family
 from genjax.vae import sampling as vae_sampling, steps as vae_steps
-from genjax.vae.family import train_vae
+from genjax.data.image_sets import filled
+from genjax.vae.family import VAEFamily, train_vae
 from genjax.vae.state import build_setup, init_state, learning_rate_schedule
 from tests.conftest import snapshot
 
@@ -29,7 +30,7 @@ def vae_config(data_root):
 
 
 def restore_final(config, workdir):
-  config = vae_cfg.resolve(config)
+  config = filled(vae_cfg.resolve(config))
   setup = build_setup(config)
   abstract = jax.eval_shape(lambda: init_state(setup, jax.random.key(0)))
   manager = checkpoint.open_manager(workdir)
@@ -67,9 +68,20 @@ def test_conditional_must_be_a_bool(vae_config):
     vae_cfg.validate(config)
 
 
+def test_tiny_shrinks_any_variant():
+  small = get_config("flax_example,tiny")
+  assert (small.hidden, small.activation, small.binarization) == ((16,), "relu", "static")
+  assert small.num_steps == get_config("tiny").num_steps == 6
+  assert get_config("conv,tiny").arch == "conv"
+  with pytest.raises(ValueError, match="'flax'"):
+    get_config("flax,tiny")
+
+
 def test_epochs_become_steps(vae_config):
   vae_config.update(num_steps=0, num_epochs=2.0, batch_size=128)
-  assert vae_cfg.resolve(vae_config).num_steps == 938  # ceil(120000 / 128)
+  family = VAEFamily(VAEFamily.validate(vae_config), sharding.make_mesh(1))
+  family.load_data()  # the data's size sets the steps
+  assert family.config.num_steps == 938  # ceil(120000 / 128)
   assert vae_config.num_steps == 0  # the caller's config is left alone
 
 
@@ -92,9 +104,9 @@ def test_static_binarization_is_one_fixed_draw():
 
 
 def run_chunk(config, seed, n, state=None):
-  setup = build_setup(vae_cfg.resolve(config))
+  setup = build_setup(filled(vae_cfg.resolve(config)))
   state = init_state(setup, jax.random.key(0)) if state is None else state
-  pixels, _ = vae_data.load_pixels(config, "train")
+  pixels, _ = vae_data.training_pixels(filled(config), labels=False).arrays()
   # max_steps as in the runs: the compiled chunk is shared with the other tests.
   return vae_steps.train_chunk(setup, state, pixels, jax.random.key(seed),
                                config.steps_per_dispatch, n)

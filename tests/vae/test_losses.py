@@ -13,13 +13,14 @@ from scipy import stats
 from genjax.vae import data as vae_data, eval as vae_eval, losses as vae_losses
 from genjax.vae import steps as vae_steps
 from genjax.configs.vae_mnist import get_config
+from genjax.data.image_sets import filled
 from genjax.vae.state import build_setup, decode, decoder_log_prob, encode, init_state
 
 
 def tiny_setup(**overrides):
   config = get_config("tiny")
   config.update(overrides)
-  setup = build_setup(config)
+  setup = build_setup(filled(config))
   return setup, init_state(setup, jax.random.key(0)).params
 
 
@@ -123,7 +124,7 @@ def exact_log_likelihood_B(setup, params, x_BxHxW, labels_B=None):
   if labels_B is None:
     out_GxBxHxW = decode(setup, params, z_grid)[:, None]
   else:
-    out_GxBxHxW = jnp.stack([decode(setup, params, z_grid, vae_data.one_hot(jnp.full(6001, k)))
+    out_GxBxHxW = jnp.stack([decode(setup, params, z_grid, vae_data.one_hot(jnp.full(6001, k), 10))
                              for k in labels_B], axis=1)
   log_joint_GxB = (decoder_log_prob(setup, params, out_GxBxHxW, x_BxHxW[None])
                    + vae_losses.std_normal_log_prob(z_grid)[:, None])
@@ -176,7 +177,7 @@ def test_grouped_bound_is_the_mean_of_group_bounds():
 def test_every_model_has_finite_loss_and_gradients(overrides):
   setup, params = tiny_setup(**overrides)
   x = binary_images() * 0.8 + 0.1  # grey levels suit both decoders
-  y = vae_data.one_hot(jnp.arange(4)) if setup.conditional else None
+  y = vae_data.one_hot(jnp.arange(4), 10) if setup.conditional else None
   objective = vae_steps.OBJECTIVES[setup.recipe.model]
   (loss, metrics), grads = jax.jit(jax.value_and_grad(objective, argnums=1, has_aux=True),
                                    static_argnums=0)(setup, params, x, jax.random.key(0), y)
@@ -192,7 +193,7 @@ def test_every_model_has_finite_loss_and_gradients(overrides):
 def test_conditional_model_uses_the_label(arch):
   setup, params = tiny_setup(conditional=True, arch=arch, conv_channels=(4, 8))
   x, z = binary_images(), jax.random.normal(jax.random.key(1), (4, setup.recipe.latent_dim))
-  y3, y5 = (vae_data.one_hot(jnp.full(4, label)) for label in (3, 5))
+  y3, y5 = (vae_data.one_hot(jnp.full(4, label), 10) for label in (3, 5))
   assert not np.allclose(decode(setup, params, z, y3), decode(setup, params, z, y5))
   (mean3, logvar3), (mean5, logvar5) = encode(setup, params, x, y3), encode(setup, params, x, y5)
   assert not np.allclose(mean3, mean5) and not np.allclose(logvar3, logvar5)

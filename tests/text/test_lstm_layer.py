@@ -1,0 +1,53 @@
+"""The LSTM layer with its input projection hoisted out of the loop and its hand-written
+backward pass is flax's nn.RNN(nn.OptimizedLSTMCell): same parameters, values and gradients."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax.text.lstm_layer import LSTMLayer
+
+T, B, E, H = 7, 3, 5, 4
+
+
+def test_the_layer_is_flaxs_lstm_in_values_and_gradients():
+  key_x, key_c, key_h, key_p, key_g = jax.random.split(jax.random.key(0), 5)
+  x_TxBxE = jax.random.normal(key_x, (T, B, E))
+  carry = (jax.random.normal(key_c, (B, H)), jax.random.normal(key_h, (B, H)))
+  layer = LSTMLayer(H)
+  params = layer.init(key_p, x_TxBxE)["params"]
+  flax_rnn = nn.RNN(nn.OptimizedLSTMCell(H), time_major=True, return_carry=True)
+  # the same parameter tree: checkpoints and initial weights carry over
+  assert jax.tree.structure(flax_rnn.init(key_p, x_TxBxE)["params"]) == jax.tree.structure(params)
+  weights_TxBxH = jax.random.normal(key_g, (T, B, H))
+
+  def loss(apply, p, x, c):
+    (c_last, h_last), h_TxBxH = apply(p, x, c)
+    # every output feeds the loss: the outputs, and both halves of the final carry
+    return jnp.sum(jnp.sin(h_TxBxH) * weights_TxBxH) + jnp.sum(c_last ** 2) + jnp.sum(h_last)
+
+  ours = lambda p, x, c: layer.apply({"params": p}, x, c)  # noqa: E731
+  theirs = lambda p, x, c: flax_rnn.apply({"params": p}, x, initial_carry=c)  # noqa: E731
+  (c1, h1), out1 = ours(params, x_TxBxE, carry)
+  (c2, h2), out2 = theirs(params, x_TxBxE, carry)
+  for got, want in ((out1, out2), (c1, c2), (h1, h2)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  grads1 = jax.grad(lambda *a: loss(ours, *a), argnums=(0, 1, 2))(params, x_TxBxE, carry)
+  grads2 = jax.grad(lambda *a: loss(theirs, *a), argnums=(0, 1, 2))(params, x_TxBxE, carry)
+  flat1, flat2 = jax.tree.leaves(grads1), jax.tree.leaves(grads2)
+  assert len(flat1) == len(flat2) == 12 + 1 + 2  # 8 kernels, 4 biases; inputs; carry
+  for got, want in zip(flat1, flat2):
+    assert float(jnp.max(jnp.abs(want))) > 0  # a gradient that could differ
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_without_a_carry_the_layer_starts_from_zeros():
+  x_TxBxE = jax.random.normal(jax.random.key(1), (T, B, E))
+  layer = LSTMLayer(H)
+  params = layer.init(jax.random.key(2), x_TxBxE)
+  zeros = (jnp.zeros((B, H)), jnp.zeros((B, H)))
+  (c1, _), out1 = layer.apply(params, x_TxBxE)
+  (c2, _), out2 = layer.apply(params, x_TxBxE, zeros)
+  np.testing.assert_array_equal(out1, out2)
+  np.testing.assert_array_equal(c1, c2)
