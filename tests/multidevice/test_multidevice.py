@@ -1,4 +1,4 @@
-"""Data parallelism on 8 virtual CPU devices; run by tests/test_sharding.py in its own process.
+"""Data parallelism on 8 virtual CPU devices; run by tests/core/test_sharding.py in its own process.
 
 The device count is fixed when JAX starts, so these tests need
 XLA_FLAGS=--xla_force_host_platform_device_count=8 set before Python imports jax.
