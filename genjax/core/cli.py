@@ -4,8 +4,10 @@ The library names config fields `config.KEY` and arguments by name; here they be
 the user typed: `--config.KEY`, `--NAME`, or what a script maps them to (`--data_dir`).
 """
 
+import json
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -149,3 +151,19 @@ def write_output(path: str, text: str, flag: str = "out") -> None:
     Path(path).write_text(text)
   except OSError as exc:
     raise WorkdirError(f"cannot write {path}: {exc.strerror or exc}", field=flag) from None
+
+
+def run_module(module: str, args: list, what: str) -> dict:
+  """The JSON record `python -m module args` prints last, run in a fresh process (a baseline
+  that must not share this one's libraries); GenjaxError naming `what` and the child's last
+  stderr line when it fails."""
+  # The child finds this genjax even when it runs from a checkout that is not installed.
+  package_parent = str(Path(__file__).resolve().parents[2])
+  env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+      p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
+  done = subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
+                        text=True, env=env)
+  if done.returncode != 0:
+    lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+    raise GenjaxError(f"{what} failed: {lines[-1]}")
+  return json.loads(done.stdout.strip().splitlines()[-1])

@@ -15,7 +15,6 @@ JAX's never share one.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -153,17 +152,9 @@ def benchmark_keras(images_Nx28x28: np.ndarray, batch_size: int = 32, seconds: f
 def benchmark_in_subprocess(batch_size: int, seconds: float, data_dir: str | None = None) -> dict:
   """benchmark_keras on MNIST in a fresh Python process; its record."""
   root = resolve_data_dir(data_dir)
-  command = [sys.executable, "-m", "genjax.gan.keras_reference", "--batch_size", str(batch_size),
-             "--seconds", str(seconds)] + (["--data_dir", os.path.abspath(root)] if root else [])
-  # The child finds this genjax even when it runs from a checkout that is not installed.
-  package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-      p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
-  done = subprocess.run(command, capture_output=True, text=True, env=env)
-  if done.returncode != 0:
-    lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-    raise GenjaxError(f"the Keras baseline failed: {lines[-1]}")
-  return json.loads(done.stdout.strip().splitlines()[-1])
+  return cli.run_module("genjax.gan.keras_reference", ["--batch_size", batch_size, "--seconds",
+                        seconds] + (["--data_dir", os.path.abspath(root)] if root else []),
+                        "the Keras baseline")
 
 
 class _OneLineParser(argparse.ArgumentParser):

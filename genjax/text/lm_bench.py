@@ -5,13 +5,11 @@ in bench_jit's form (FLOPs counted by hand, the same for both frameworks' steps)
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
-from genjax.core.errors import GenjaxError
+from genjax.core import cli
 from genjax.text import lm
 
 # What the PyTorch twin reads of a genjax config.
@@ -47,18 +45,9 @@ def _run_child(spec: dict, train_N: np.ndarray, vocab_size: int, dtype: str,
   with tempfile.TemporaryDirectory() as folder:
     tokens = os.path.join(folder, "train.npy")
     np.save(tokens, train_N)
-    command = [sys.executable, "-m", "genjax.text.torch_reference", "--spec", json.dumps(spec),
-               "--tokens", tokens, "--vocab_size", str(vocab_size), "--dtype", dtype,
-               "--seconds", str(seconds)]
-    # The child finds this genjax even when it runs from a checkout that is not installed.
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-  if done.returncode != 0:
-    lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-    raise GenjaxError(f"the PyTorch baseline failed: {lines[-1]}")
-  return json.loads(done.stdout.strip().splitlines()[-1])
+    return cli.run_module("genjax.text.torch_reference", [
+        "--spec", json.dumps(spec), "--tokens", tokens, "--vocab_size", vocab_size,
+        "--dtype", dtype, "--seconds", seconds], "the PyTorch baseline")
 
 
 def torch_record(config, dtype: str, seconds: float) -> dict:
