@@ -15,6 +15,13 @@ Variants: --config=genjax/configs/diffusion_mnist.py:VARIANT with VARIANT one of
 Options:  --config.sampler=ddpm|ddim (ddpm) or euler|heun (flow), --config.nfe=N,
           --config.guidance=G (conditional runs: 1 the conditional model, 0 the unconditional
           one, > 1 guided), --config.dataset=fashion_mnist, --config.num_steps=N
+Own data: --config.dataset=folder:PATH (or npz:FILE, tfds:NAME), --config.image_size=32,
+          --config.judge=J (a judge trained on it: experiments/train_classifier.py); the
+          `cifar` and `celeba64` variants size the U-Net for 32x32 and 64x64 colour images (one GPU):
+            python experiments/diffusion_mnist.py --workdir runs/diffusion_cifar \
+                --config=genjax/configs/diffusion_mnist.py:cifar --config.judge=runs/judge_cifar
+            python experiments/diffusion_mnist.py --workdir runs/diffusion_celeba64 \
+                --config=genjax/configs/diffusion_mnist.py:celeba64
 Sampling settings are the ones samples and evaluations use by default; sample.py and
 evaluate.py take --sampler, --nfe and --guidance to change them.
 """
@@ -23,6 +30,9 @@ import ml_collections
 
 from genjax.core.config import apply_variant
 
+GPU_32 = dict(channels=(128, 256, 256), blocks=2, batch_size=128, num_steps=100_000,
+              learning_rate=2e-4, eval_interval=10_000, checkpoint_interval=10_000,
+              sample_interval=5_000, ema_decay=0.9999, eval_num=10_000, eval_batch=1_000)
 FLOW = dict(objective="flow", sampler="heun", t_sampling="logit_normal")
 DDPM = dict(objective="ddpm", sampler="ddim", t_sampling="uniform")
 VARIANTS = {
@@ -35,6 +45,11 @@ VARIANTS = {
     "gpu": dict(patch=1, channels=(64, 128, 256), blocks=2, batch_size=256, num_steps=50_000,
                 learning_rate=2e-4, eval_interval=10_000, checkpoint_interval=10_000,
                 sample_interval=5_000, ema_decay=0.9999, eval_num=10_000, eval_batch=2_000),
+    # One GPU, CIFAR-10 (32x32 RGB, 10 classes): a 32 -> 16 -> 8 U-Net.
+    "cifar": dict(GPU_32, dataset="tfds:cifar10", patch=1),
+    # One GPU, CelebA at 64x64 (no classes): the same U-Net on 2x2 blocks (32 -> 16 -> 8).
+    "celeba64": dict(GPU_32, dataset="tfds:celeb_a", image_size=64, patch=2, conditional=False,
+                     guidance=1.0, eval_interval=0),
 }
 # One level at 14x14: the tests' compile time is most of their time.
 TINY = dict(patch=2, channels=(8,), blocks=1, heads=2, groups=4, batch_size=8, num_steps=6,
@@ -45,19 +60,27 @@ TINY = dict(patch=2, channels=(8,), blocks=1, heads=2, groups=4, batch_size=8, n
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   """variant: "", a name of VARIANTS, "tiny", or "NAME,tiny"."""
   c = ml_collections.ConfigDict()
-  c.dataset = "mnist"  # or fashion_mnist
+  c.dataset = "mnist"  # fashion_mnist, folder:PATH, npz:FILE or tfds:NAME[:SPLIT]
   c.data_dir = ""  # folder with mnist/ and fashion-mnist/ gz files; else $GENJAX_DATA_DIR, else TFDS
+  c.image_size = 0  # >0: every image resized (shorter side) and centre-cropped to S x S on load
+  c.test_fraction = 0.1  # held out as the test split by data without one of its own
+  c.device_data_mb = 2048.0  # data up to this size (MB) sits on the devices; larger streams
+  c.judge = ""  # a judge's workdir (train_classifier.py); "": MNIST's or Fashion's shipped one
+  # Set from the data when a run starts (its checkpoints record them): leave them unset.
+  c.image_shape = None  # (H, W, C)
+  c.num_classes = None  # 0: unlabelled
+  c.class_names = None
   c.seed = 0
 
   c.objective = "flow"  # flow: velocity on the straight path; ddpm: noise, cosine schedule
   c.t_sampling = "logit_normal"  # training times: uniform | logit_normal
   c.conditional = True  # the label conditions the U-Net; label_dropout trains the null label
-  c.num_classes = None  # set when a run starts (its checkpoints record it): 10, or 0 if unconditional
   c.label_dropout = 0.1  # conditional: share of labels replaced by the null label
 
   c.patch = 2  # 2: the U-Net sees 2x2 pixel blocks as vectors and starts at 14x14 (a third
   # of the FLOPs of a 28x28 start of the same quality on a CPU); 1: it starts at 28x28
-  c.channels = (64, 64)  # U-Net widths from 28 / patch, halved down to 7x7 (attention there)
+  c.channels = (64, 64)  # U-Net widths from side / patch, halved at each next one (attention
+  # at the last): 28 / 2 = 14, then 7
   c.blocks = 1  # residual blocks per resolution on the way down (one more on the way up)
   c.heads = 4  # attention heads at the lowest resolution
   c.groups = 8  # GroupNorm groups; must divide every width

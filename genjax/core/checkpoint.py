@@ -22,7 +22,7 @@ from jax.experimental import multihost_utils
 from genjax.core import sharding
 from genjax.core.errors import CheckpointError
 
-FORMAT = 2  # bump when a state or record layout changes; other formats are refused
+FORMAT = 3  # bump when a state or record layout changes; other formats are refused
 UNREADABLE_DIR = "checkpoints_unreadable"  # where a resuming run sets unreadable steps aside
 
 

@@ -189,10 +189,14 @@ def own_split(spec: DataSpec, which: str) -> tuple[ImageSet | None, bool]:
       return None, False
     return _array_set(*part, found["class_names"], name, spec.image_size), found["test"] is not None
   found = tfds_images.load(arg, spec.data_dir, spec.image_size, which)
-  if found["images"] is None:
+  store = found["images"]
+  if store is None:
     return None, False
-  return (_array_set(found["images"], found["labels"], found["class_names"], name,
-                     spec.image_size), found["has_test"])
+  if isinstance(store, np.ndarray):
+    return (_array_set(store, found["labels"], found["class_names"], name, spec.image_size),
+            found["has_test"])
+  return (ImageSet(store, found["labels"], found["class_names"], store.shape_hwc, name),
+          found["has_test"])
 
 
 def held_out_rows(n: int, fraction: float) -> np.ndarray:

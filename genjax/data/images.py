@@ -109,7 +109,12 @@ def load_tfds(
   try:
     builder = tfds.builder(name, data_dir=None if tfds_data_dir is None else str(tfds_data_dir))
     builder.download_and_prepare(download_config=config)
-    arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+    if builder.info.file_format == tfds.core.FileFormat.ARRAY_RECORD:  # tfds:mnist prepared it
+      rows = builder.as_data_source(split=split)
+      rows = rows.__getitems__(list(range(len(rows))))
+      arrays = {k: np.stack([r[k] for r in rows]) for k in ("image", "label")}
+    else:
+      arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
   except Exception as err:  # TFDS/TF raise many unrelated types; report them uniformly.
     reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
     source = f" from {manual_dir}" if manual_dir else ""

@@ -4,9 +4,14 @@ ClassLabel when it is labelled).
 TFDS reads from its data dir ($TFDS_DATA_DIR, else ~/tensorflow_datasets). A dataset not yet
 prepared there is prepared from DIR/NAME when the data folder (config.data_dir or
 $GENJAX_DATA_DIR) has it (TFDS's manual_dir: the files its download would fetch), else
-downloaded when a quick probe finds the network. SPLIT is the training split (TFDS's split
-syntax, e.g. train[:80%]; default train); the held-out split is TFDS's `test` where the dataset
-has one. The images are decoded into host memory, resized on the way when image_size is set.
+downloaded when a quick probe finds the network; genjax prepares it as ArrayRecord files, which
+are read by row. SPLIT is the training split (TFDS's split syntax, e.g. train[:80%]; default
+train); the held-out split is TFDS's `test` where the dataset has one.
+
+A split in ArrayRecord files whose images share one size (or are resized to image_size) is a
+RecordStore: rows are decoded when a batch asks for them, so a set larger than host memory
+streams (only the labels are read up front). Other splits (TFRecord files prepared elsewhere,
+images of several sizes) are decoded whole into host memory, resized on the way.
 """
 
 import os
@@ -60,9 +65,11 @@ def _check_features(builder, where: str) -> tuple[int | None, tuple]:
   return channels, names
 
 
-def _prepare(tfds, builder, name: str, data_dir, where: str) -> None:
+def _prepare(tfds, builder, name: str, data_dir, where: str):
+  """The builder of the prepared dataset: as found, or prepared now as ArrayRecord files."""
   if builder.is_prepared():
-    return
+    return builder
+  builder = tfds.builder(name, data_dir=builder.data_dir_root, file_format="array_record")
   manual = Path(data_dir) / name if data_dir else None
   config = None
   if manual is not None and manual.is_dir():
@@ -77,6 +84,43 @@ def _prepare(tfds, builder, name: str, data_dir, where: str) -> None:
   except Exception as exc:  # TFDS/TF raise many unrelated types; report them uniformly
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     raise DataError(f"{where}: TFDS could not prepare it ({reason})") from None
+  return builder
+
+
+def _squeeze_grey(images_BxHxWxC) -> np.ndarray:
+  """B x H x W for one channel (MNIST's layout), as it was for three."""
+  return images_BxHxWxC[..., 0] if images_BxHxWxC.shape[-1] == 1 else images_BxHxWxC
+
+
+class RecordStore:
+  """A split in ArrayRecord files, read by row (TFDS's random-access data source): read(rows)
+  decodes just those images, resized to image_size; read_all() all of them, in batches."""
+
+  def __init__(self, tfds, builder, split: str, image_size: int):
+    self.source = builder.as_data_source(split=split)
+    self.image_size = image_size
+    first = self.read([0])
+    self.shape_hwc = (*first.shape[1:3], 3 if first.ndim == 4 else 1)
+    self.labels_source = builder.as_data_source(  # the labels alone: no image decoded
+        split=split, decoders={"image": tfds.decode.SkipDecoding()})
+
+  def __len__(self):
+    return len(self.source)
+
+  def read(self, rows) -> np.ndarray:
+    examples = self.source.__getitems__([int(r) for r in np.asarray(rows).reshape(-1)])
+    batch = np.stack([_squeeze_grey(e["image"]) for e in examples])
+    return pixels.resize_arrays(batch, self.image_size)
+
+  def read_all(self) -> np.ndarray:
+    return np.concatenate([self.read(range(i, min(i + BATCH, len(self))))
+                           for i in range(0, len(self), BATCH)])
+
+  def labels(self) -> np.ndarray:
+    return np.concatenate([
+        np.asarray([e["label"] for e in self.labels_source.__getitems__(
+            list(range(i, min(i + BATCH, len(self)))))], np.int32)
+        for i in range(0, len(self), BATCH)])
 
 
 def _read_split(tfds, builder, split: str, image_size: int, labelled: bool, where: str):
@@ -91,8 +135,7 @@ def _read_split(tfds, builder, split: str, image_size: int, labelled: bool, wher
     raise DataError(f"{where}: no split {split!r} ({reason})", field="config.dataset") from None
   images, labels, sizes = [], [], set()
   for example in tfds.as_numpy(dataset):
-    batch = example["image"] if fixed else example["image"][None]
-    batch = batch[..., 0] if batch.shape[-1] == 1 else batch
+    batch = _squeeze_grey(example["image"] if fixed else example["image"][None])
     images.append(pixels.resize_arrays(batch, image_size))
     sizes.add(images[-1].shape[1:])
     if labelled:
@@ -106,19 +149,34 @@ def _read_split(tfds, builder, split: str, image_size: int, labelled: bool, wher
   return np.concatenate(images), np.concatenate(labels) if labelled else None
 
 
+def _open_split(tfds, builder, split: str, image_size: int, labelled: bool, where: str):
+  """(images: a RecordStore or a decoded array, labels int32 or None)."""
+  fixed = None not in getattr(builder.info.features["image"], "shape", (None,))
+  if builder.info.file_format == tfds.core.FileFormat.ARRAY_RECORD and (fixed or image_size):
+    try:
+      store = RecordStore(tfds, builder, split, image_size)
+    except Exception as exc:  # an unknown split, an empty one, unreadable files
+      reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+      raise DataError(f"{where}: cannot read split {split!r} ({reason})",
+                      field="config.dataset") from None
+    return store, store.labels() if labelled else None
+  return _read_split(tfds, builder, split, image_size, labelled, where)
+
+
 def load(arg: str, data_dir, image_size: int, which: str) -> dict:
   """{"images", "labels" (or None), "class_names", "has_test"} of the training split
-  (which="train") or of the test split (which="test"; images None when there is none)."""
+  (which="train") or of the test split (which="test"; images None when there is none);
+  images: a RecordStore (read by row) or a decoded uint8 array."""
   tfds = _tfds()
   name, split = parse(arg)
   where = f"tfds:{arg}"
   builder = _builder(tfds, name, where)
   _, names = _check_features(builder, where)
-  _prepare(tfds, builder, name, data_dir, where)
+  builder = _prepare(tfds, builder, name, data_dir, where)
   names = tuple(builder.info.features["label"].names) if names else ()  # read once prepared
   has_test = "test" in builder.info.splits and split.split("[")[0] != "test"
   images = labels = None
   if which == "train" or has_test:
-    images, labels = _read_split(tfds, builder, split if which == "train" else "test",
+    images, labels = _open_split(tfds, builder, split if which == "train" else "test",
                                  image_size, bool(names), where)
   return {"images": images, "labels": labels, "class_names": names, "has_test": has_test}

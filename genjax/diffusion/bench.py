@@ -9,7 +9,8 @@ import ml_collections
 from genjax.core import bench
 from genjax.diffusion.family import DiffusionFamily
 from genjax.diffusion.sampling import settings_of
-from genjax.diffusion.state import IMAGE_SHAPE, balanced_labels, build, generate, init_state
+from genjax.data import image_sets
+from genjax.diffusion.state import balanced_labels, build, generate, init_state
 
 SAMPLE_NFES = (8, 32, 128)
 SAMPLE_BATCH = 100  # samples per timed sampler call: one of 500 at 128 NFE takes minutes on 2 cores
@@ -18,11 +19,11 @@ SAMPLE_BATCH = 100  # samples per timed sampler call: one of 500 at 128 NFE take
 def samples_per_second(config, nfe: int, batch: int, repeats: int = 2) -> float:
   """Samples per second of the config's sampler and guidance at `nfe` evaluations, a batch of
   `batch` per call (compiled first; the best of `repeats` calls: the host is shared)."""
-  config = DiffusionFamily.validate(config)
+  config = image_sets.filled(DiffusionFamily.validate(config))
   static = build(config)
   params = init_state(static, jax.random.key(0)).params
   settings = settings_of(config, nfe=nfe)
-  noise = jax.random.normal(jax.random.key(1), (batch, *IMAGE_SHAPE))
+  noise = jax.random.normal(jax.random.key(1), (batch, *static.example_shape))
   labels = balanced_labels(batch, static.num_classes) if static.num_classes else None
   run = lambda: generate(static, params, noise, labels, jax.random.key(2), *settings)  # noqa: E731
   jax.block_until_ready(run())

@@ -3,12 +3,13 @@ checks shared by the config and the commands that override them."""
 
 from genjax.core import config as config_lib, schedules
 from genjax.core.errors import field_error
-from genjax.data.images import DATASETS, NUM_CLASSES
+from genjax.data import image_sets
 from genjax.diffusion import paths, samplers
 
 # Besides the loop's: pictures, evaluation and how samples are drawn (no training step reads them).
 RESUMABLE = config_lib.LOOP_RESUMABLE | {
-    "sample_interval", "eval_interval", "eval_num", "eval_batch", "sampler", "nfe", "guidance"}
+    "sample_interval", "eval_interval", "eval_num", "eval_batch", "sampler", "nfe", "guidance",
+    "judge"}
 
 
 CONFIG_FIELDS = ("config.sampler", "config.nfe", "config.guidance")
@@ -40,7 +41,7 @@ def validate(config) -> None:
   """Raises ConfigError naming the first bad field, before anything is computed or written."""
   c = config_lib
   c.check_loop_keys(config)
-  c.check_choice(config, "dataset", DATASETS)
+  image_sets.check_config(config)
   c.check_choice(config, "objective", paths.OBJECTIVES)
   c.check_choice(config, "t_sampling", paths.T_SAMPLINGS)
   c.check_choice(config, "lr_schedule", ("constant", "warmup_cosine"))
@@ -53,11 +54,9 @@ def validate(config) -> None:
   c.check_numbers(config, ("grad_clip", "final_lr_fraction"))
   c.check_range(config, ("beta1", "beta2", "ema_decay", "label_dropout"), 0.0, 1.0)
   c.check_choice(config, "patch", (1, 2))
-  levels = {1: (2, 3), 2: (1, 2)}[config.patch]  # 28 / patch halved down to no less than 7
-  if len(config.channels) not in levels:
-    raise field_error("config.channels", f"must have {' or '.join(map(str, levels))} widths "
-                      f"with config.patch={config.patch} (28 / patch, halved down to 7x7), got "
-                      f"{tuple(config.channels)!r}")
+  side = image_sets.known_side(config)
+  if side:  # else checked once the data is read
+    check_image_shape(config, (side, side))
   bad = [w for w in config.channels if w % config.groups or w % config.heads]
   if bad:
     raise field_error("config.groups", f"{config.groups} and config.heads {config.heads} must "
@@ -69,12 +68,22 @@ def validate(config) -> None:
                  config.guidance)
 
 
+def check_image_shape(config, shape_hwc) -> None:
+  """Whether the U-Net serves images of shape_hwc: it cuts them into patch x patch blocks, then
+  halves the sides once per further width of config.channels."""
+  height, width = shape_hwc[:2]
+  scale = config.patch * 2 ** (len(config.channels) - 1)
+  if height % scale or width % scale:
+    size = "config.image_size" if config.image_size else "their size (config.image_size)"
+    raise field_error("config.channels", f"{tuple(config.channels)} with config.patch="
+                      f"{config.patch} needs sides that are multiples of {scale}, not "
+                      f"{height}x{width}; change {size}, config.patch or the number of widths")
+
+
 def resolve(config):
-  """A validated, resolved copy with num_classes set (MNIST and Fashion-MNIST have 10)."""
+  """A validated copy, its data's path made absolute (the data fills num_classes etc.)."""
   validate(config)
-  config = config.copy_and_resolve_references()
-  config.num_classes = NUM_CLASSES if config.conditional else 0
-  return config
+  return image_sets.resolve_paths(config.copy_and_resolve_references())
 
 
 def check_resume(saved_config: dict, config, step: int) -> None:

@@ -6,13 +6,13 @@ import time
 import jax
 import numpy as np
 
-from genjax.core import checkpoint, plotting, sharding
+from genjax.core import checkpoint, feed, plotting, sharding
+from genjax.core.feed import Streamed
 from genjax.core.loop import Family, Run, train
-from genjax.data.images import load_dataset
+from genjax.data import image_sets
 from genjax.diffusion import config as diffusion_config, steps
 from genjax.diffusion.sampling import Settings, images_01, settings_of
-from genjax.diffusion.state import (IMAGE_SHAPE, Diffusion, balanced_labels, build, init_state,
-                                    sampling_params)
+from genjax.diffusion.state import Diffusion, balanced_labels, build, init_state, sampling_params
 from genjax.eval import scoring
 
 GRID = 10  # the grid is 10x10; a conditional run's row k is class k
@@ -23,7 +23,7 @@ def grid_labels(static: Diffusion):
 
 
 def save_grid(static: Diffusion, state, noise, key, settings: Settings, workdir, step: int,
-              dataset: str) -> None:
+              name: str) -> None:
   """images/<step>.png from a fixed noise set; every process samples, process 0 saves."""
   images = images_01(static, sampling_params(static, state), noise, grid_labels(static), key,
                      settings)
@@ -31,26 +31,25 @@ def save_grid(static: Diffusion, state, noise, key, settings: Settings, workdir,
     return
   (workdir / "images").mkdir(exist_ok=True)
   rows = " (row k: class k)" if static.num_classes else ""
-  title = f"{dataset} step {step}, {settings.sampler} {settings.nfe} NFE{rows}"
+  title = f"{name} step {step}, {settings.sampler} {settings.nfe} NFE{rows}"
   plotting.save_image_grid(images, workdir / "images" / f"{step}.png", GRID, GRID, title=title)
 
 
-def make_scorer(static: Diffusion, config, settings: Settings, key):
-  """fn(state) -> the judge's metrics of config.eval_num samples from a fixed noise set (the
-  curve compares steps, not noise draws), class-balanced for a conditional run."""
+def make_scorer(static: Diffusion, ref: scoring.Reference, config, settings: Settings, key):
+  """fn(state) -> the judge's metrics (against ref) of config.eval_num samples from a fixed
+  noise set (the curve compares steps, not noise draws), class-balanced if conditional."""
   num, batch = config.eval_num, config.eval_batch
   noise_key, sampler_key = jax.random.split(key)
   labels_N = balanced_labels(num, static.num_classes) if static.num_classes else None
-  data_dir = config.data_dir or None
+  shape = static.example_shape
 
   def score(state) -> dict:
     params = sampling_params(static, state)
     images = np.concatenate([images_01(
-        static, params, jax.random.normal(jax.random.fold_in(noise_key, i), (batch, *IMAGE_SHAPE)),
+        static, params, jax.random.normal(jax.random.fold_in(noise_key, i), (batch, *shape)),
         None if labels_N is None else balanced_labels(batch, static.num_classes, i * batch),
         jax.random.fold_in(sampler_key, i), settings) for i in range(-(-num // batch))])[:num]
-    return scoring.evaluate_images(images, config.dataset, data_dir, "diffusion samples",
-                                   labels_N)
+    return scoring.score_images(images, ref, "diffusion samples", labels_N)
 
   return score
 
@@ -88,6 +87,7 @@ class DiffusionFamily(Family):
   readers = ("sample.py", "evaluate.py", "average_checkpoints.py", "diffusion_likelihood.py",
              "diffusion_nfe.py")
   make_static, make_state = staticmethod(build), staticmethod(init_state)
+  streams = True
 
   @classmethod
   def validate(cls, config):
@@ -96,22 +96,27 @@ class DiffusionFamily(Family):
   def __init__(self, config, mesh):
     super().__init__(config, mesh)
     sharding.check_divisible(config.batch_size, mesh)
-    self.static = build(config, mesh)
     self.settings = settings_of(config)
-    self.init_key, self.train_key, grid_key, self.score_key = jax.random.split(
+    self.init_key, self.train_key, self.noise_key, self.score_key = jax.random.split(
         jax.random.key(config.seed), 4)
-    self.grid_noise = jax.random.normal(grid_key, (GRID * GRID, *IMAGE_SHAPE))
-    self.grid_key = jax.random.fold_in(grid_key, 1)
-    self.best = self.scorer = None
+    self.grid_key = jax.random.fold_in(self.noise_key, 1)
+    self.static = self.best = self.scorer = self.ref = None
     self.clock = None  # (perf_counter at this invocation's first chunk, seconds trained before)
     self.host_s = 0.0  # seconds of pictures and evaluations since then
 
   def load_data(self):
-    images_NxHxW, labels_N = load_dataset(self.config.dataset, "train",
-                                          self.config.data_dir or None)
-    if self.config.eval_interval:  # a missing judge fails here, before anything is written
-      scoring.reference(self.config.dataset, self.config.data_dir or None)
-    return images_NxHxW, labels_N if self.static.num_classes else None
+    """The training images (their shape and classes recorded in the config), then the U-Net
+    built for them; the judge is found here, so a missing one stops the run before a file."""
+    config = self.config
+    data = image_sets.training_set(config)
+    diffusion_config.check_image_shape(config, config.image_shape)
+    self.static = build(config, self.mesh)
+    self.grid_noise = jax.random.normal(self.noise_key,
+                                        (GRID * GRID, *self.static.example_shape))
+    if config.eval_interval:
+      self.ref = scoring.training_reference(config)
+    self.num_examples = len(data)
+    return data.with_labels(bool(self.static.num_classes))
 
   def init_state(self):
     return init_state(self.static, self.init_key)
@@ -119,9 +124,15 @@ class DiffusionFamily(Family):
   def chunk(self, state, data_dev, num_steps):
     if self.clock is None:
       self.clock = (time.perf_counter(), 0.0)
-    images_dev, labels_dev = data_dev
+    images_dev, labels_dev = (data_dev, None) if isinstance(data_dev, Streamed) else data_dev
     return steps.train_chunk(self.static, state, images_dev, self.train_key,
                              self.config.steps_per_dispatch, num_steps, labels_dev)
+
+  def batch_indices(self, first_step, num_steps):
+    with jax.default_device(feed.host_cpu()):
+      return np.asarray(steps.steps_indices(self.static, self.train_key, first_step,
+                                            self.config.steps_per_dispatch,
+                                            self.num_examples))[:num_steps]
 
   def event_intervals(self):
     return self.config.sample_interval, self.config.eval_interval
@@ -131,7 +142,7 @@ class DiffusionFamily(Family):
 
   def _grid(self, run: Run, step: int, state) -> None:
     save_grid(self.static, state, self.grid_noise, self.grid_key, self.settings, run.workdir,
-              step, self.config.dataset)
+              step, image_sets.short_name(self.config.dataset))
 
   def start(self, run: Run, state):
     self._grid(run, 0, state)
@@ -148,10 +159,10 @@ class DiffusionFamily(Family):
     config, rows, t0 = self.config, [], time.perf_counter()
     if run.due(step, config.sample_interval):
       self._grid(run, step, state)
-    if run.due(step, config.eval_interval):
+    if self.ref is not None and run.due(step, config.eval_interval):
       train_s = self.train_seconds(run) - (time.perf_counter() - t0)
       if self.best is None:
-        self.scorer = make_scorer(self.static, config, self.settings, self.score_key)
+        self.scorer = make_scorer(self.static, self.ref, config, self.settings, self.score_key)
         self.best = checkpoint.BestKeeper(run.workdir, run.record,
                                           [r["fid"] for r in run.log.rows("eval")])
       t1 = time.perf_counter()
@@ -168,7 +179,7 @@ class DiffusionFamily(Family):
     rows, eval_rows = run.log.rows(), run.log.rows("eval")
     if run.writer:
       save_curves(rows, eval_rows, run.workdir,
-                  f"{self.config.objective} on {self.config.dataset}")
+                  f"{self.config.objective} on {image_sets.short_name(self.config.dataset)}")
     return {"final_eval": eval_rows[-1] if eval_rows else None,
             "eval_s": sum(r["eval_s"] for r in eval_rows if r["step"] > run.start_step)}
 

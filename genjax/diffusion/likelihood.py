@@ -26,7 +26,7 @@ import numpy as np
 
 from genjax.core import runs
 from genjax.core.errors import ConfigError, field_error
-from genjax.data.images import load_dataset
+from genjax.data import image_sets
 from genjax.diffusion.state import apply_fn, sampling_params
 
 EXACT_CHUNK = 98  # basis vectors per Jacobian-vector batch of the exact trace (784 = 8 x 98)
@@ -117,8 +117,6 @@ def check_args(num, steps, batch) -> None:
   for name, value in (("num", num), ("steps", steps), ("batch", batch)):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
       raise field_error(name, f"must be a positive integer, got {value!r}")
-  if num > 10_000:
-    raise field_error("num", f"must be at most 10000 (the test set), got {num}")
 
 
 def evaluate_bits_per_dim(workdir, num: int = 100, steps: int = 32, exact: bool = False,
@@ -137,8 +135,11 @@ def evaluate_bits_per_dim(workdir, num: int = 100, steps: int = 32, exact: bool 
                       field="workdir")
   if given_label and not config.conditional:
     raise field_error("given_label", f"needs a conditional run; {workdir} is unconditional")
-  pixels, labels = load_dataset(config.dataset, "test", config.data_dir or None)
-  pixels, labels = pixels[:num], np.asarray(labels[:num], np.int32)
+  pixels, labels = image_sets.load_arrays(image_sets.DataSpec.of(config), "test")
+  if num > len(pixels):
+    raise field_error("num", f"must be at most {len(pixels)} (the test split), got {num}")
+  pixels = pixels[:num]
+  labels = None if labels is None else np.asarray(labels[:num], np.int32)
   key_u, key_probe = jax.random.split(jax.random.key(seed))
   params, t0, rows = sampling_params(run.static, run.state), time.perf_counter(), []
   for i in range(0, num, batch):

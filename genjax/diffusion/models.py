@@ -87,8 +87,8 @@ class Attention(nn.Module):
 
 
 class UNet(nn.Module):
-  """(x_BxHxW, t_B in [0, 1], labels_B or None) -> a prediction shaped like x (the noise, or
-  the velocity).
+  """(x_BxHxW or x_BxHxWxC, t_B in [0, 1], labels_B or None) -> a prediction shaped like x
+  (the noise, or the velocity).
 
   The image is first cut into patch x patch pixel blocks, each a vector (space to depth),
   and channels[i] is the width at resolution H / patch / 2^i; each level has `blocks`
@@ -105,7 +105,7 @@ class UNet(nn.Module):
   patch: int = 1  # 2: the U-Net runs at half the resolution on 2x2 pixel blocks
 
   @nn.compact
-  def __call__(self, x_BxHxW: jnp.ndarray, t_B: jnp.ndarray, labels_B=None) -> jnp.ndarray:
+  def __call__(self, x: jnp.ndarray, t_B: jnp.ndarray, labels_B=None) -> jnp.ndarray:
     emb_dim = 4 * self.channels[0]
     emb = sinusoidal_embedding(t_B, self.channels[0])
     emb = nn.Dense(emb_dim, name="time_0")(emb)
@@ -115,7 +115,8 @@ class UNet(nn.Module):
         raise ValueError("a conditional U-Net needs labels_B (num_classes: the null label)")
       emb_BxE = emb_BxE + nn.Embed(self.num_classes + 1, emb_dim, name="label")(labels_B)
     block = lambda h, c, name: ResBlock(c, self.groups, name=name)(h, emb_BxE)  # noqa: E731
-    h = conv3x3(space_to_depth(x_BxHxW[..., None], self.patch), self.channels[0], "stem")
+    x_BxHxWxC = x[..., None] if x.ndim == 3 else x  # one channel: MNIST's B x H x W layout
+    h = conv3x3(space_to_depth(x_BxHxWxC, self.patch), self.channels[0], "stem")
     skips = [h]
     for level, c in enumerate(self.channels):
       for i in range(self.blocks):
@@ -134,5 +135,5 @@ class UNet(nn.Module):
       if level:
         h = upsample_2x(h, self.channels[level - 1], f"upsample_{level}")
     h = nn.silu(nn.GroupNorm(num_groups=self.groups, name="out_norm")(h))
-    out = conv3x3(h, self.patch ** 2, "out", kernel_init=ZERO)
-    return depth_to_space(out, self.patch)[..., 0]
+    out = conv3x3(h, self.patch ** 2 * x_BxHxWxC.shape[-1], "out", kernel_init=ZERO)
+    return depth_to_space(out, self.patch).reshape(x.shape)

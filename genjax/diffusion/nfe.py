@@ -7,6 +7,7 @@ import time
 from genjax.core import plotting, runs
 from genjax.core.errors import field_error
 from genjax.core.files import write_atomic
+from genjax.data import image_sets
 from genjax.diffusion import samplers
 from genjax.diffusion.sampling import draws_of, settings_of
 from genjax.eval import scoring
@@ -23,7 +24,7 @@ def check_nfes(nfes) -> list[int]:
 
 
 def balanced_draw(draws, num: int, seed: int):
-  """(images, labels or None): a conditional run's sample i is of class i mod 10."""
+  """(images, labels or None): a conditional run's sample i is of class i mod num_classes."""
   labels = [i % draws.num_classes for i in range(num)] if draws.num_classes else None
   return draws.draw(num, seed, None), labels
 
@@ -40,8 +41,8 @@ def fid_by_nfe(workdir, nfes, sampler_names=None, num: int = 2000, seed: int = 0
   config = run.config
   names = list(sampler_names or samplers.SAMPLERS[config.objective])
   guidance = settings_of(config, guidance=guidance).guidance  # checked before any sampling
-  dataset, data_dir = config.dataset, config.data_dir or None
-  floor = scoring.reference_rows(dataset, data_dir, num, seed)["real_train"]["fid"]
+  ref = scoring.reference_of(image_sets.DataSpec.of(config), config.judge)
+  floor = scoring.reference_rows(ref, None, num, seed)["real_train"]["fid"]
   rows = []
   for name in names:
     for nfe in nfes:
@@ -51,7 +52,7 @@ def fid_by_nfe(workdir, nfes, sampler_names=None, num: int = 2000, seed: int = 0
       t0 = time.perf_counter()
       images, labels = balanced_draw(draws, num, seed)
       sample_s = time.perf_counter() - t0
-      scores = scoring.evaluate_images(images, dataset, data_dir, f"{name} {nfe} NFE", labels)
+      scores = scoring.score_images(images, ref, f"{name} {nfe} NFE", labels)
       rows.append({"sampler": name, "nfe": nfe, "fid": scores["fid"],
                    "ratio": scores["fid"] / floor,
                    "score": scores["score"], "recall": scores["recall"],
@@ -60,7 +61,8 @@ def fid_by_nfe(workdir, nfes, sampler_names=None, num: int = 2000, seed: int = 0
   result = {"workdir": str(workdir), "step": run.step, "num": num, "seed": seed, "floor": floor,
             "guidance": guidance, "rows": rows}
   write_atomic(run.workdir / "nfe_fid.json", json.dumps(result, indent=2))
-  save_plot(result, run.workdir / "nfe_fid.png", f"{config.objective} on {dataset}")
+  save_plot(result, run.workdir / "nfe_fid.png",
+            f"{config.objective} on {image_sets.short_name(config.dataset)}")
   return result
 
 

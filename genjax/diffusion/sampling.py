@@ -8,7 +8,7 @@ import numpy as np
 
 from genjax.core import runs
 from genjax.diffusion import config as diffusion_config
-from genjax.diffusion.state import IMAGE_SHAPE, balanced_labels, generate, sampling_params
+from genjax.diffusion.state import balanced_labels, generate, sampling_params
 
 
 class Settings(NamedTuple):
@@ -31,16 +31,16 @@ def settings_of(config, sampler=None, nfe=None, guidance=None) -> Settings:
   return chosen._replace(guidance=float(chosen.guidance))
 
 
-def images_01(static, params, noise_BxHxW, labels_B, key, settings: Settings) -> np.ndarray:
-  """(B, 28, 28) float32 in [0, 1]."""
-  images = generate(static, params, noise_BxHxW, labels_B, key, *settings)
+def images_01(static, params, noise_B, labels_B, key, settings: Settings) -> np.ndarray:
+  """float32 images in [0, 1], shaped like noise_B (B x H x W, or B x H x W x C)."""
+  images = generate(static, params, noise_B, labels_B, key, *settings)
   return np.clip(np.asarray(images) * 0.5 + 0.5, 0.0, 1.0).astype(np.float32)
 
 
 class Draws(NamedTuple):
   """A restored run's image stream: draw(num, seed, label) -> the first num images in [0, 1]
   of seed's noise stream (label None: a conditional run's balanced labels, sample i of class
-  i mod 10)."""
+  i mod num_classes)."""
 
   draw: Callable
   step: int
@@ -59,7 +59,7 @@ def draws_of(run: runs.Restored, sampler=None, nfe=None, guidance=None) -> Draws
   def chunk(seed: int, label: int | None, i: int) -> np.ndarray:
     key = jax.random.fold_in(jax.random.key(seed), i)
     noise_key, sampler_key = jax.random.split(key)
-    noise = jax.random.normal(noise_key, (batch, *IMAGE_SHAPE))
+    noise = jax.random.normal(noise_key, (batch, *static.example_shape))
     labels = None
     if static.num_classes:
       labels = (balanced_labels(batch, static.num_classes, i * batch) if label is None

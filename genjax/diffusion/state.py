@@ -14,15 +14,15 @@ from jax.sharding import Mesh
 from genjax.core import schedules
 from genjax.core.config import Static, as_tuple, recipe_of
 from genjax.core.ema import ema_copy
-from genjax.data.images import NUM_CLASSES
+from genjax.data.pixels import example_shape
 from genjax.diffusion import samplers
 from genjax.diffusion.models import UNet
 
-IMAGE_SHAPE = (28, 28)
 # Besides the loop's, keys the host alone reads (pictures, evaluation, the sampling settings
 # samples and evaluations use): left out of the recipe, so changing them compiles no step.
-HOST_KEYS = ("dataset", "sample_interval", "eval_interval", "eval_num", "eval_batch",
-             "sampler", "nfe", "guidance")
+HOST_KEYS = ("dataset", "image_size", "test_fraction", "class_names", "judge",
+             "sample_interval", "eval_interval", "eval_num", "eval_batch", "sampler", "nfe",
+             "guidance")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -43,6 +43,11 @@ class Diffusion(Static):
   @property
   def objective(self) -> str:
     return self.recipe.objective
+
+  @property
+  def example_shape(self) -> tuple:
+    """One image's shape: (H, W) for one channel (MNIST's layout), (H, W, C) for colour."""
+    return example_shape(self.recipe.image_shape)
 
 
 @flax.struct.dataclass
@@ -70,7 +75,8 @@ def learning_rate(config) -> optax.Schedule:
 def build(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> Diffusion:
   """The static definition of a validated config; with a mesh, batches split over its devices."""
   module = UNet(channels=as_tuple(config.channels), blocks=config.blocks, heads=config.heads,
-                groups=config.groups, num_classes=config.num_classes,
+                groups=config.groups,
+                num_classes=config.num_classes if config.conditional else 0,
                 patch=config.patch)
   # Flattened: Adam's elementwise update runs on one vector instead of a hundred small leaves,
   # the same numbers with a tenth of the kernels (and of the compile time).
@@ -85,7 +91,7 @@ def build(config: ml_collections.ConfigDict, mesh: Mesh | None = None) -> Diffus
 @functools.partial(jax.jit, static_argnums=0)
 def init_state(static: Diffusion, key: jax.Array) -> DiffusionState:
   labels = jnp.zeros((1,), jnp.int32) if static.num_classes else None
-  params = static.module.init(key, jnp.zeros((1, *IMAGE_SHAPE)), jnp.zeros((1,)), labels)
+  params = static.module.init(key, jnp.zeros((1, *static.example_shape)), jnp.zeros((1,)), labels)
   params = params["params"]
   return DiffusionState(step=jnp.zeros((), jnp.int32), params=params,
                         opt_state=static.tx.init(params),
@@ -98,7 +104,7 @@ def sampling_params(static: Diffusion, state: DiffusionState):
 
 
 def apply_fn(static: Diffusion, params):
-  """fn(z_BxHxW, t_B, labels_B) -> the U-Net's prediction (noise or velocity)."""
+  """fn(z_BxHxW[xC], t_B, labels_B) -> the U-Net's prediction (noise or velocity)."""
   return lambda z, t, labels: static.module.apply({"params": params}, z, t, labels)
 
 
@@ -115,6 +121,6 @@ def generate(static: Diffusion, params, noise_BxHxW, labels_B, key, sampler: str
   return jnp.clip(out, -1.0, 1.0)
 
 
-def balanced_labels(n: int, num_classes: int = NUM_CLASSES, start: int = 0) -> jnp.ndarray:
+def balanced_labels(n: int, num_classes: int, start: int = 0) -> jnp.ndarray:
   """i mod num_classes for samples i = start, ..., start + n - 1: equal numbers of each class."""
   return (start + jnp.arange(n, dtype=jnp.int32)) % num_classes

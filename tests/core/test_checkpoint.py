@@ -56,7 +56,7 @@ def test_another_format_is_refused_in_one_line_naming_both(tmp_path):
   manager = checkpoint.open_manager(tmp_path)
   record = checkpoint.make_record("toy", get_config())
   checkpoint.save(manager, 1, state(), {**record, "format": 1})
-  with pytest.raises(CheckpointError, match="has format 1; this genjax reads format 2 only"):
+  with pytest.raises(CheckpointError, match="has format 1; this genjax reads format 3 only"):
     checkpoint.restore_latest(manager, jax.eval_shape(state), record)
 
 

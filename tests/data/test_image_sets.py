@@ -1,6 +1,7 @@
 """Own image data: folders, .npz files and their splits, against the real MNIST files; each way
 the data can be wrong is one line naming the file or field."""
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -8,7 +9,8 @@ from PIL import Image
 from genjax.configs import classifier, gan_mnist
 from genjax.core import sharding
 from genjax.core.errors import ConfigError, DataError
-from genjax.data import image_sets, images as idx, npz, pixels
+from genjax.data import image_sets, images as idx, npz, pixels, tfds_images
+from genjax.data.examples import coloured
 from genjax.data.image_sets import DataSpec
 from genjax.judge.train import JudgeFamily
 from tests.data.image_folders import coloured, mnist_folder, write_split
@@ -157,6 +159,75 @@ def test_unknown_forms_and_tfds_names(tmp_path, monkeypatch):
     image_sets.open_split(spec("tfds:no_such_images"), "train")
   with pytest.raises(DataError, match="tfds:glue/sst2: the dataset has no 'image' feature"):
     image_sets.open_split(spec("tfds:glue/sst2"), "train")
+
+
+@pytest.fixture(scope="module")
+def tfds_digits(tmp_path_factory, data_root):
+  """A real TFDS dataset `colour_digits` in ArrayRecord files (TFDS's own writer): 300 training
+  and 100 test MNIST digits, padded to 32x32 and coloured; returns (TFDS data dir, the
+  training images and labels as written)."""
+  import tensorflow as tf
+  import tensorflow_datasets as tfds
+
+  images, labels = idx.load_idx("mnist", "train", data_root)
+  rgb, labels = coloured(images[:400]), labels[:400].astype(np.int64)
+  features = tfds.features.FeaturesDict({
+      "image": tfds.features.Image(shape=(32, 32, 3)),
+      "label": tfds.features.ClassLabel(names=[str(k) for k in range(10)])})
+  split = lambda lo, hi: tf.data.Dataset.from_tensor_slices(  # noqa: E731
+      {"image": rgb[lo:hi], "label": labels[lo:hi]})
+  root = tmp_path_factory.mktemp("tfds_digits")
+  tfds.dataset_builders.store_as_tfds_dataset(
+      name="colour_digits", version="1.0.0", features=features, data_dir=str(root),
+      split_datasets={"train": split(0, 300), "test": split(300, 400)}, file_format="array_record")
+  return root, rgb[:300], labels[:300]
+
+
+def _sorted(images, labels):
+  order = np.lexsort((labels, *images.reshape(len(images), -1).T[::-1]))
+  return images[order], labels[order]
+
+
+@pytest.mark.slow
+def test_a_tfds_split_in_array_records_is_read_by_row(tfds_digits, monkeypatch):
+  root, rgb, labels = tfds_digits
+  monkeypatch.setenv("TFDS_DATA_DIR", str(root))
+  monkeypatch.setenv("GENJAX_OFFLINE", "1")
+  train = image_sets.open_split(spec("tfds:colour_digits"), "train")
+  assert isinstance(train.store, tfds_images.RecordStore) and len(train) == 300
+  assert train.shape_hwc == (32, 32, 3) and train.num_classes == 10
+  images, found_labels = train.arrays()  # TFDS's order: the same examples
+  for got, want in zip(_sorted(images, found_labels), _sorted(rgb, labels)):
+    np.testing.assert_array_equal(got, want)
+  rows = np.array([[7, 0], [299, 7]])  # a streamed chunk's reads: those rows alone
+  taken, taken_labels = train.take(rows)
+  np.testing.assert_array_equal(taken, images[rows])
+  np.testing.assert_array_equal(taken_labels, found_labels[rows])
+  test = image_sets.open_split(spec("tfds:colour_digits"), "test")
+  assert len(test) == 100 and isinstance(test.store, tfds_images.RecordStore)
+  small = image_sets.open_split(spec("tfds:colour_digits", image_size=16), "train")
+  assert small.take(np.array([3]))[0].shape == (1, 16, 16, 3)
+  with pytest.raises(DataError, match="tfds:colour_digits:validation: cannot read split "
+                     "'validation'"):
+    image_sets.open_split(spec("tfds:colour_digits:validation"), "train")
+
+
+@pytest.mark.slow
+def test_a_tfds_set_over_the_threshold_streams_a_gan_run(tfds_digits, monkeypatch, tmp_path,
+                                                         capsys):
+  from genjax.core import runs
+  from genjax.gan.family import train_gan
+
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_digits[0]))
+  monkeypatch.setenv("GENJAX_OFFLINE", "1")
+  config = gan_mnist.get_config("tiny")
+  config.update(dataset="tfds:colour_digits", device_data_mb=0.1)
+  train_gan(config, tmp_path / "streamed")
+  assert "data: 0.9 MB streamed from the host" in capsys.readouterr().out
+  config.device_data_mb = 2048
+  train_gan(config, tmp_path / "devices")
+  streamed, resident = (runs.restore(tmp_path / d).state for d in ("streamed", "devices"))
+  jax.tree.map(np.testing.assert_array_equal, streamed, resident)
 
 
 def test_paths_are_stored_absolute(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from genjax import averaging, sampling
 from genjax.configs.diffusion_mnist import VARIANTS, get_config
 from genjax.core import loop, runs
 from genjax.core.errors import ConfigError
+from genjax.data import image_sets
 from genjax.diffusion import config as diffusion_config, samplers
 from genjax.diffusion import family as diffusion_family
 from genjax.diffusion.family import train_diffusion
@@ -49,7 +50,16 @@ def test_every_variant_validates_and_tiny_shrinks_it():
   for name in ["", *VARIANTS]:
     config = diffusion_config.resolve(get_config(f"{name},tiny" if name else "tiny"))
     assert config.num_steps == 6 and config.channels == (8,) and config.patch == 2
-    assert config.num_classes == (10 if config.conditional else 0)
+    assert config.num_classes is None and config.image_shape is None  # the data sets them
+    if ":" not in config.dataset:
+      assert image_sets.filled(config).image_shape == (28, 28, 1)
+
+
+def test_a_size_the_unet_cannot_halve_is_one_line(tiny):
+  tiny.update(image_size=36, channels=(8, 8, 8))
+  with pytest.raises(ConfigError, match=r"^config.channels \(8, 8, 8\) with config.patch=2 "
+                     "needs sides that are multiples of 8, not 36x36; change config.image_size"):
+    diffusion_config.validate(tiny)
 
 
 def test_guidance_zero_is_the_unconditional_model_and_one_the_conditional():

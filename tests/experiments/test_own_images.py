@@ -1,14 +1,17 @@
 """Own image data end to end: a 32x32 colour folder made from real MNIST digits trains a judge,
-a conditional DCGAN and a conv VAE; sampling and evaluation read the workdirs alone; data over
-the device threshold streams, resumes bit for bit and matches the run with it on the devices."""
+a conditional DCGAN, a conv VAE and a conditional flow-matching U-Net; sampling and evaluation
+read the workdirs alone; data over the device threshold streams, resumes bit for bit and
+matches the run with it on the devices."""
 
 import jax
 import numpy as np
 import pytest
 
 from genjax import sampling
-from genjax.configs import classifier, gan_mnist, vae_mnist
+from genjax.configs import classifier, diffusion_mnist, gan_mnist, vae_mnist
 from genjax.core import runs
+from genjax.diffusion.family import train_diffusion
+from genjax.diffusion.nfe import fid_by_nfe
 from genjax.eval.scoring import EvaluationError
 from genjax.gan.family import train_gan
 from genjax.judge.train import train_judge
@@ -70,6 +73,43 @@ def test_a_conv_vae_trains_on_colour_and_samples(colour_digits, tmp_path):
   assert sampling.sample_images(tmp_path / "vae", 5).shape == (5, 32, 32, 3)
 
 
+def test_a_conditional_diffusion_model_trains_on_colour_samples_and_is_judged(judge,
+                                                                              colour_digits,
+                                                                              tmp_path):
+  judge_dir, _ = judge
+  config = diffusion_mnist.get_config("tiny")
+  config.update(dataset=f"folder:{colour_digits}", judge=str(judge_dir), eval_interval=6)
+  summary = train_diffusion(config, tmp_path / "flow")
+  assert np.isfinite(summary["final_eval"]["fid"]) and "label_accuracy" in summary["final_eval"]
+  assert (tmp_path / "flow" / "images" / "6.png").is_file()
+  assert runs.restore(tmp_path / "flow").config.image_shape == [32, 32, 3]
+  images = sampling.sample_images(tmp_path / "flow", 12, label=9)
+  assert images.shape == (12, 32, 32, 3) and 0.0 <= images.min() and images.max() <= 1.0
+  report = sampling.evaluate(workdir=tmp_path / "flow", num=20, references=False,
+                             settings={"nfe": 2, "sampler": "euler"})
+  assert report["judge"]["workdir"] == str(judge_dir)
+  assert report["sampling"]["nfe"] == 2 and "label_accuracy" in report["rows"]["samples"]
+  table = fid_by_nfe(tmp_path / "flow", [2], ["euler"], num=20)  # the sampler compiled above
+  assert [r["nfe"] for r in table["rows"]] == [2] and table["floor"] > 0
+
+
+def test_a_streamed_diffusion_run_resumes_and_matches_the_devices_run(colour_digits, tmp_path,
+                                                                      capsys):
+  config = diffusion_mnist.get_config("ddpm,tiny")
+  config.update(dataset=f"folder:{colour_digits}", device_data_mb=0.1, checkpoint_interval=2,
+                steps_per_dispatch=2, sample_interval=100)
+  half = config.copy_and_resolve_references()
+  half.num_steps = 4
+  train_diffusion(half, tmp_path / "resumed")
+  assert "data: 1.2 MB streamed from the host" in capsys.readouterr().out
+  assert train_diffusion(config, tmp_path / "resumed")["start_step"] == 4
+  config.device_data_mb = 2048
+  train_diffusion(config, tmp_path / "devices")
+  assert "data: 1.2 MB on the devices" in capsys.readouterr().out
+  jax.tree.map(np.testing.assert_array_equal, final_state(tmp_path / "resumed"),
+               final_state(tmp_path / "devices"))
+
+
 def test_unlabelled_data_trains_but_evaluation_needs_a_labelled_judge(tmp_path, data_root,
                                                                       capsys):
   flat = mnist_folder(tmp_path / "flat", data_root, 60, 20) / "train" / "0"
@@ -105,15 +145,19 @@ def test_streamed_data_resumes_bit_for_bit_and_matches_the_devices_run(colour_di
     jax.tree.map(np.testing.assert_array_equal, whole, final_state(tmp_path / other))
 
 
-@pytest.mark.parametrize("flag,needle", [
-    ("--config.image_size=30", "--config.g_channels (8, 4) doubles a side 2 times: it cannot "
-                               "make 30x30 images"),
-    ("--config.dataset=folder:/nowhere/faces", "folder:/nowhere/faces: no such folder"),
+@pytest.mark.parametrize("script,variant,flag,needle", [
+    ("gan_mnist", "cgan,tiny", "--config.image_size=30", "--config.g_channels (8, 4) doubles "
+     "a side 2 times: it cannot make 30x30 images"),
+    ("gan_mnist", "cgan,tiny", "--config.dataset=folder:/nowhere/faces",
+     "folder:/nowhere/faces: no such folder"),
+    ("diffusion_mnist", "tiny", "--config.image_size=33", "--config.channels (8,) with "
+     "--config.patch=2 needs sides that are multiples of 2, not 33x33"),
 ])
-def test_bad_data_flags_are_one_line_and_write_nothing(colour_digits, tmp_path, flag, needle):
-  args = [f"--workdir={tmp_path / 'run'}", f"--config=genjax/configs/gan_mnist.py:cgan,tiny",
+def test_bad_data_flags_are_one_line_and_write_nothing(colour_digits, tmp_path, script, variant,
+                                                       flag, needle):
+  args = [f"--workdir={tmp_path / 'run'}", f"--config=genjax/configs/{script}.py:{variant}",
           f"--config.dataset=folder:{colour_digits}", flag]
-  result = run_experiment("gan_mnist.py", *args)
+  result = run_experiment(f"{script}.py", *args)
   assert_one_line_error(result, needle)
   assert not (tmp_path / "run").exists() and snapshot(tmp_path) == {}
 
