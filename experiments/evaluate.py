@@ -48,16 +48,7 @@ _DEGRADED = flags.DEFINE_bool("degraded", False, "Also score the real images blu
                               "noised (sigma 0.05) and binarized: the judge's sensitivity.")
 _SPECTRUM = flags.DEFINE_bool("spectrum", False, "Also compare radial power spectra with real "
                               "images (per class for conditional runs) and plot them.")
-_SAMPLER = flags.DEFINE_string("sampler", None, "With --workdir (diffusion runs): ddpm or ddim, "
-                               "euler or heun (default: the run's config.sampler).")
-_NFE = flags.DEFINE_integer("nfe", None, "With --workdir (diffusion runs): network evaluations "
-                            "per sample (default: the run's config.nfe).")
-_GUIDANCE = flags.DEFINE_float("guidance", None, "With --workdir (conditional diffusion runs): "
-                               "the guidance scale (default: the run's config.guidance).")
-
-
-def diffusion_settings() -> dict:
-  return {"sampler": _SAMPLER.value, "nfe": _NFE.value, "guidance": _GUIDANCE.value}
+diffusion_settings = cli.define_sampling_flags("With --workdir, diffusion runs")
 
 
 # The library names the run's data folder config.data_dir; here it is a flag of its own.

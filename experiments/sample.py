@@ -25,19 +25,12 @@ _LABEL = flags.DEFINE_integer("label", None, "Class to sample (conditional runs 
 _STEP = flags.DEFINE_integer("step", None, "A GAN run's checkpoint to sample (default: newest).")
 _DRS = flags.DEFINE_bool("drs", False, "Keep G's samples by the run's discriminator rejection "
                          "sampling fit (experiments/fit_drs.py).")
-_SAMPLER = flags.DEFINE_string("sampler", None, "Diffusion runs: ddpm or ddim, euler or heun "
-                               "(default: the run's config.sampler).")
-_NFE = flags.DEFINE_integer("nfe", None, "Diffusion runs: network evaluations per sample "
-                            "(default: the run's config.nfe).")
-_GUIDANCE = flags.DEFINE_float("guidance", None, "Conditional diffusion runs: the guidance "
-                               "scale (default: the run's config.guidance).")
+_SETTINGS = cli.define_sampling_flags()
 
 
 def sample_and_write():
   images = sampling.sample_images(_WORKDIR.value, _NUM.value, _SEED.value, _LABEL.value,
-                                  _STEP.value, _DRS.value, {"sampler": _SAMPLER.value,
-                                                            "nfe": _NFE.value,
-                                                            "guidance": _GUIDANCE.value})
+                                  _STEP.value, _DRS.value, _SETTINGS())
   sampling.write_samples(_OUT.value, images)
   return images
 

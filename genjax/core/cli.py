@@ -123,6 +123,18 @@ def define_config(default_file: str, name: str = "config", help_text: str = "Tra
     fail(_bad_override_message(exc, sys.argv))
 
 
+def define_sampling_flags(prefix: str = "Diffusion runs"):
+  """--sampler, --nfe and --guidance, for the commands that draw a diffusion run's samples;
+  returns fn() -> {"sampler", "nfe", "guidance"} (None where not given: the run's own)."""
+  sampler = flags.DEFINE_string("sampler", None, f"{prefix}: ddpm or ddim, euler or heun "
+                                "(default: the run's config.sampler).")
+  nfe = flags.DEFINE_integer("nfe", None, f"{prefix}: network evaluations per sample "
+                             "(default: the run's config.nfe).")
+  guidance = flags.DEFINE_float("guidance", None, f"{prefix} (conditional): the guidance scale "
+                                "(default: the run's config.guidance).")
+  return lambda: {"sampler": sampler.value, "nfe": nfe.value, "guidance": guidance.value}
+
+
 def parse_flags(argv):
   """absl's parser, with a bad flag or config value as one line and exit 2."""
   try:
