@@ -41,11 +41,14 @@ class Family:
   metric_names: tuple = ()  # per-step metrics the chunk returns
   resumable = config_lib.LOOP_RESUMABLE  # config keys a resume may change
   streams = False  # whether its chunks also take streamed batches (then: batch_indices)
+  check = None  # fn(config): the family's own checks, raising ConfigError naming config.KEY
 
   @classmethod
   def validate(cls, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """A checked (ConfigError naming config.KEY), resolved copy of `config`."""
     config_lib.check_loop_keys(config)
+    if cls.check is not None:
+      cls.check(config)
     return config.copy_and_resolve_references()
 
   def __init__(self, config: ml_collections.ConfigDict, mesh):

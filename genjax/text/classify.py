@@ -13,7 +13,6 @@ A chunk of steps never leaves its bucket (`chunk_limit`), so each bucket's shape
 import dataclasses
 import functools
 import json
-import os
 from pathlib import Path
 
 import flax
@@ -28,6 +27,7 @@ from genjax.core import sharding
 from genjax.core.config import Static, recipe_of
 from genjax.core.ema import ema_copy, ema_update
 from genjax.core.errors import CheckpointError, ConfigError, DataError, field_error
+from genjax.core.files import write_atomic
 from genjax.core.optimizers import decay_mask
 from genjax.data import sst2
 from genjax.text import labelled, words
@@ -209,23 +209,13 @@ def labelled_splits(config) -> tuple[tuple, tuple, tuple]:
   return (sentences, labels_N, path), dev, names
 
 
-def write_atomic(path: Path, text: str) -> None:
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(text)
-  os.replace(tmp, path)  # a reader never sees half a file
-
-
 class ClassifierFamily(loop.Family):
   name = NAME
   readers = ("classify_text.py", "judge_text.py")
   make_static, make_state = staticmethod(build_setup), staticmethod(init_state)
   metric_names = METRIC_NAMES
   resumable = RESUMABLE
-
-  @classmethod
-  def validate(cls, config):
-    validate(config)
-    return config.copy_and_resolve_references()
+  check = staticmethod(validate)
 
   def __init__(self, config, mesh):
     super().__init__(config, mesh)

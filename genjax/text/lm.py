@@ -262,11 +262,7 @@ class LMFamily(loop.Family):
   make_static, make_state = staticmethod(build_setup), staticmethod(init_state)
   metric_names = METRIC_NAMES
   resumable = RESUMABLE
-
-  @classmethod
-  def validate(cls, config):
-    validate(config)
-    return config.copy_and_resolve_references()
+  check = staticmethod(validate)
 
   def __init__(self, config, mesh):
     super().__init__(config, mesh)
