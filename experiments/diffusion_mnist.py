@@ -1,10 +1,12 @@
-"""Trains a diffusion or flow-matching model on MNIST / Fashion-MNIST.
+"""Trains a diffusion or flow-matching model on MNIST / Fashion-MNIST, or on your own images.
 
   python experiments/diffusion_mnist.py --workdir runs/diffusion     # the default recipe
   python experiments/diffusion_mnist.py --config=genjax/configs/diffusion_mnist.py:ddpm_cond \
       --workdir runs/ddpm
   python experiments/diffusion_mnist.py --config=genjax/configs/diffusion_mnist.py:gpu \
       --workdir runs/diffusion_gpu                                    # on a GPU
+  python experiments/diffusion_mnist.py --workdir runs/digits_flow --config.dataset=folder:PATH \
+      --config.image_size=32 --config.judge=runs/digits_judge         # a folder per class
 
 Writes images/<step>.png, metrics.jsonl (the judge's FID rows with their training seconds),
 loss_curve.png, eval_curve.png and checkpoints/ (checkpoints_best/: the lowest FID). Rerunning
