@@ -240,7 +240,8 @@ class Supervisor:
     killed = ", ".join(map(str, sorted(set(self.killed))))
     if self.failed is not None:
       code = self.failed.proc.returncode
-      after = "; the others were stopped" if self.signalled else ""
+      # The others stopped by the launcher, or (a dead coordinator seen by all) on their own.
+      after = "; the others were stopped" if self.signalled else "; the others ended with it"
       after += f" (process(es) {killed} killed after {GRACE_S} s)" if killed else ""
       self.say(f"error: process {self.failed.index} of {self.failed.num} {describe(code)}{after}")
       return exit_code(code)

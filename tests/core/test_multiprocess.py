@@ -254,8 +254,9 @@ def test_the_launcher_names_a_killed_process_and_stops_the_other(tmp_path, victi
   os.kill(pids[victim], signal.SIGKILL)
   lines, took = ended_together(launcher, pids, time.monotonic())
   assert launcher.returncode == 128 + signal.SIGKILL and took < 30
-  assert lines[-1] == (f"error: process {victim} of 2 was killed by SIGKILL; the others were "
-                       "stopped"), lines
+  # The other is stopped by the launcher, or (the coordinator gone) may end first on its own.
+  assert lines[-1] in (f"error: process {victim} of 2 was killed by SIGKILL; the others {end}"
+                       for end in ("were stopped", "ended with it")), lines
   said = own_lines(lines[:-1], 1 - victim)
   assert len(said) == 1, lines
   assert said[0].removeprefix("[process 1] ").startswith(("stopped:", "error:")), lines

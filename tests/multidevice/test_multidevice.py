@@ -140,7 +140,9 @@ def test_sharded_diffusion_step_matches_single_device(data_root):
   from genjax.diffusion import config as diffusion_config, steps as diffusion_steps
   from genjax.diffusion.state import build as build_diffusion, init_state as diffusion_init
 
-  config = diffusion_config.resolve(get_diffusion_config("tiny"))
+  from genjax.data.image_sets import filled
+
+  config = filled(diffusion_config.resolve(get_diffusion_config("tiny")))  # MNIST's shape
   config.update(batch_size=16, data_dir=data_root)
   images = jax.random.randint(jax.random.key(2), (64, 28, 28), 0, 256).astype(np.uint8)
   labels = np.arange(64, dtype=np.int32) % 10
