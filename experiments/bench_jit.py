@@ -8,27 +8,28 @@ Run:  python experiments/bench_jit.py                                # the tutor
           [--batch_sizes 32,256] [--dtypes float32,bfloat16] [--seconds 5] [--json runs/b.json]
 
 `--models tutorial,keras` also times the tutorial's own Keras code (genjax.gan.keras_reference)
-and prints genjax's speedup over it, both measured in the same run. Likewise
-`--models transformer,transformer_adamw,torch_transformer,lstm,torch_lstm --dtypes
-float32,bfloat16` times the language models' PyTorch eager twins (genjax.text.torch_reference,
-AdamW; bfloat16 through torch.autocast) and prints genjax's ratio over them per dtype:
-`transformer_adamw` is the default Transformer with the twin's recipe (AdamW, no weight
-average), `transformer` the default's own (Muon, weight average), its cost beside it. The LSTM
-computes in float32 only (its bfloat16 rows say so). The twins need the `bench` extra (torch);
-without it their rows say so in one line.
+and prints genjax's speedup over it, both measured in the same run. Likewise `--models
+transformer,transformer_adamw,torch_transformer,lstm,torch_lstm --dtypes float32,bfloat16`
+times the language models' PyTorch eager twins (genjax.text.torch_reference, AdamW; bfloat16
+through torch.autocast) and prints genjax's ratio over them per dtype: `transformer_adamw` is
+the default Transformer with the twin's recipe (AdamW, no weight average), `transformer` the
+default's own (Muon, weight average), its cost beside it. The twins need the `bench` extra
+(torch); without it their rows say so in one line.
 
-Each record compiles once, then times about --seconds of steps (3 dispatches, median), on the
-real data (GENJAX_DATA_DIR). Right after it, the device's dense float32 matmul FLOP/s (and,
-for a bfloat16 record, the bfloat16 matmul's, products summed in float32) and its memory
-bandwidth (a STREAM-like triad) are measured, and the step is placed on the roofline: XLA's
-FLOPs and bytes of one step, the kernels it launches, the roofline time
-max(FLOPs / matmul FLOP/s, bytes / bandwidth), the measured time, their ratio, the bound that
-binds (compute, memory, or neither: per-kernel overhead), and the step's FLOP/s over the
-matmul's ("of mm"). "dots ms" is the step's own matmuls, each timed alone at its shapes on this
-device (genjax.core.bench.dots_alone), one after another: what they cost however lean the rest
-of the step, and "dots/meas" their share of the measured step; a share outside 0.2-2 is
-reported as a warning (the machine was busy while one of the two was timed). Figures:
-docs/results.md.
+The language models run on their recipes' CPU devices (config.cpu_devices: the CPU split into
+devices sharing its cores, the batch split over them; --cpu_devices and --num_devices
+override). Each record compiles once, then times about --seconds of steps (3 dispatches of at
+least genjax.core.bench.MIN_TIMED_STEPS steps, median), on the real data (GENJAX_DATA_DIR).
+Right after it, the device's dense float32 matmul FLOP/s (and, for a bfloat16 record, the
+bfloat16 matmul's, products summed in float32) and its memory bandwidth (a STREAM-like triad)
+are measured, and the step is placed on the roofline: XLA's FLOPs and bytes of one step, the
+kernels it launches, the roofline time max(FLOPs / matmul FLOP/s, bytes / bandwidth), the
+measured time, their ratio, the bound that binds (compute, memory, or neither: per-kernel
+overhead), and the step's FLOP/s over the matmul's ("of mm"). "dots ms" is the step's own
+matmuls, each timed alone at its shapes on this device (genjax.core.bench.dots_alone), one
+after another: what they cost however lean the rest of the step, and "dots/meas" their share of
+the measured step; a share outside 0.2-2 is reported as a warning (the machine was busy while
+one of the two was timed). Figures: docs/results.md.
 """
 
 import json
@@ -80,6 +81,9 @@ flags.DEFINE_enum("d_update", "keras", ["keras", "joint"],
                   "The tutorial's D update: its two, or one joint (recipes keep their own).")
 flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes to time: float32, bfloat16 or both.")
 flags.DEFINE_integer("num_devices", 0, "Devices on the data mesh (0: all).")
+flags.DEFINE_integer("cpu_devices", 0,
+                     "Split the CPU into this many devices before JAX starts (0: the largest "
+                     "config.cpu_devices of the language models asked for, else 1).")
 flags.DEFINE_float("seconds", 5.0, "Timed seconds per record (after compile).")
 flags.DEFINE_string("json", None, "Write the records here as a JSON list.")
 flags.DEFINE_integer("matmul_n", 2048, "Size of the reference square matmul.")
@@ -102,6 +106,7 @@ flags.register_validator("models", lambda ms: bool(ms) and set(ms) <= {*ALL, "al
 flags.register_validator("dtypes", lambda ds: bool(ds) and set(ds) <= {"float32", "bfloat16"},
                          message="--dtypes takes float32 and/or bfloat16")
 flags.register_validator("num_devices", lambda n: n >= 0, message="--num_devices must be >= 0")
+flags.register_validator("cpu_devices", lambda n: n >= 0, message="--cpu_devices must be >= 0")
 flags.register_validator("seconds", lambda s: s > 0, message="--seconds must be positive")
 flags.register_validator("matmul_n", lambda n: n > 0, message="--matmul_n must be positive")
 flags.register_validator("bandwidth_mb", lambda n: n > 0,
@@ -168,10 +173,7 @@ def _records(bench):
       path, make_config, item = OTHER_MODELS[name]
       module, cls = path.split(":")
       config = make_config()
-      config.update(num_devices=FLAGS.num_devices, progress=False)
-      if config.get("model") == "lstm" and dtype != "float32":
-        NOTES.append(f"{name}: {dtype} not timed: the LSTM computes in float32")
-        continue
+      config.update(num_devices=_mesh_devices(config), progress=False)
       if "compute_dtype" in config:
         config.compute_dtype = dtype
       elif dtype != "float32":
@@ -188,6 +190,28 @@ def _records(bench):
       yield {"model": name, "batch_size": batch, "compute_dtype": dtype, "item": item,
              "iters_per_s": record["steps_per_s"], "items_per_s": record["steps_per_s"]
              * per_step, "flops_per_iter": record["flops"], **record}
+
+
+def _lm_names(models) -> list[str]:
+  """The language models (genjax's and the twins' genjax counterparts) among --models."""
+  return [TORCH_TWINS.get(name, name) for name in models
+          if OTHER_MODELS.get(TORCH_TWINS.get(name, name), ("",))[0].startswith("genjax.text.lm")]
+
+
+def cpu_split() -> int:
+  """The CPU devices this run splits into: --cpu_devices, else the language models' own."""
+  models = ALL if "all" in FLAGS.models else FLAGS.models
+  return FLAGS.cpu_devices or max(
+      [OTHER_MODELS[name][1]().cpu_devices for name in _lm_names(models)], default=1)
+
+
+def _mesh_devices(config) -> int:
+  """--num_devices, else a language model's config.cpu_devices on a CPU, else all devices."""
+  import jax
+
+  if FLAGS.num_devices or "cpu_devices" not in config or jax.default_backend() != "cpu":
+    return FLAGS.num_devices
+  return min(config.cpu_devices, jax.device_count())
 
 
 def _keras_records(bench):
@@ -207,8 +231,6 @@ def _torch_records(bench, name: str, dtype: str):
   """A PyTorch twin at the genjax model's config (its AdamW recipe), or a note without torch."""
   from genjax.text import lm_bench
 
-  if name == "torch_lstm" and dtype != "float32":
-    return  # as genjax's LSTM (its note says so)
   missing = lm_bench.torch_missing()
   if missing:
     note = f"{name}: not timed: {missing}"
@@ -293,6 +315,9 @@ def main(argv):
     return 2
   from genjax.core import bench  # imports jax: after flag checks, so a bad flag fails at once
   from genjax.core.errors import GenjaxError
+  from genjax.core import sharding
+
+  sharding.split_cpu(cpu_split())  # before JAX starts
 
   print(bench.device_info(), flush=True)
   records = []

@@ -27,6 +27,7 @@ def main(argv):
   workdir = _WORKDIR.value or cli.default_workdir(f"text_{config.model}")
 
   def train():
+    sharding.split_cpu(config.cpu_devices)  # before anything starts JAX
     sharding.maybe_initialize_distributed()
     return train_lm(config, workdir)
 

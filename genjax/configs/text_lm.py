@@ -32,8 +32,9 @@ VARIANTS = {
                    learning_rate=6e-3, warmup_steps=50, num_steps=1000, eval_interval=500,
                    sample_interval=1000, checkpoint_interval=500),
     "lstm": dict(model="lstm", width=512, num_layers=2, embed_dim=64, learning_rate=3e-3,
-                 dropout=0.0, weight_decay=0.0, num_steps=2400, eval_interval=200,
-                 sample_interval=800, checkpoint_interval=400, optimizer="adamw", ema_decay=0.0),
+                 cpu_devices=1, dropout=0.0, weight_decay=0.0, num_steps=2400, eval_interval=200,
+                 sample_interval=800, checkpoint_interval=400, optimizer="adamw", ema_decay=0.0,
+                 compute_dtype="float32"),  # as its figures were measured
     "reference": dict(width=192, num_layers=4, num_heads=4, context=128, batch_size=32,
                       dropout=0.1, learning_rate=1e-3, warmup_steps=100, num_steps=6000,
                       # as the yardstick was measured
@@ -56,7 +57,7 @@ VARIANTS = {
 TINY = dict(width=32, num_layers=2, num_heads=2, context=16, batch_size=8, num_steps=6,
             embed_dim=0, warmup_steps=2, eval_interval=3, sample_interval=3, sample_chars=20,
             checkpoint_interval=3, log_interval=1, progress=False, dropout=0.0,
-            compute_dtype="float32")  # tests compare runs exactly, on any CPU
+            compute_dtype="float32", cpu_devices=1)  # tests compare runs exactly, on any CPU
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
@@ -100,6 +101,10 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # ninth of the steps taken (until this decay caps it)
   c.ema_decay = 0.999
   c.num_devices = 0  # data-parallel over this many devices (0: all); batch_size must divide
+  # On a CPU: split it into this many devices sharing its cores, each batch split over them
+  # (experiments/text_lm.py and bench_jit.py set it before JAX starts). Two are faster for
+  # the Transformer on a 2-core CPU, one for the LSTM (docs/results.md). No effect on GPUs.
+  c.cpu_devices = 2
 
   c.log_interval = 10
   c.print_interval = 0

@@ -12,6 +12,9 @@ from genjax.core import feed, sharding
 from genjax.core.hlo import hlo_cost, hlo_dots
 
 MAX_CHUNK = 1 << 15  # cap on steps per dispatch when the count is picked from a time budget
+# Fewest steps in a timed dispatch: each dispatch maps its temporaries' memory afresh (page
+# faults: docs/results.md), which a run pays once per steps_per_dispatch, not once a step.
+MIN_TIMED_STEPS = 10
 PROBE_S = 0.05  # a probe dispatch at least this long gives a usable per-step estimate
 # The share of a step its dots alone may plausibly take: at most the whole step, with room for
 # XLA overlapping kernels on a multi-core CPU; far less is a dot timed while the machine ran
@@ -54,13 +57,14 @@ def time_chunks(dispatch, max_steps: int, iters: int | None, seconds: float,
   """(steps per dispatch, seconds of each timed dispatch) of dispatch(num_steps).
 
   iters None: a probe grows until dispatch overhead is negligible, then the chunk is sized so
-  `repeats` dispatches take about `seconds`. Either way one warm-up dispatch at that length.
+  `repeats` dispatches take about `seconds` (and hold at least MIN_TIMED_STEPS steps). Either
+  way one warm-up dispatch at that length.
   """
   if iters is None:
     probe = 1
     while (probe_s := dispatch(probe)) < PROBE_S and probe < max_steps:
       probe = min(4 * probe, max_steps)
-    iters = max(1, min(max_steps, int(seconds / repeats / (probe_s / probe))))
+    iters = min(max_steps, max(MIN_TIMED_STEPS, int(seconds / repeats / (probe_s / probe))))
   dispatch(iters)  # warm-up at the timed length (caches, allocator, clocks)
   return iters, [dispatch(iters) for _ in range(repeats)]
 

@@ -338,6 +338,26 @@ def shared_computation_error(exc: Exception) -> GenjaxError | None:
                      f"stopped ({text[:240]})")
 
 
+CPU_DEVICES_FLAG = "--xla_force_host_platform_device_count"
+
+
+def split_cpu(count: int) -> None:
+  """Run JAX's CPU backend as `count` devices sharing the machine's cores, so a data mesh over
+  them splits each batch (XLA then runs the shards side by side, and the step's many small
+  kernels keep both cores busy: docs/results.md has the speeds). Only before JAX starts its
+  backends: an entry point calls it first thing. A count of 1, or XLA_FLAGS that already set
+  a count, leave everything as it is. Only the CPU backend changes; a GPU or TPU is untouched."""
+  flags_text = os.environ.get("XLA_FLAGS", "")
+  if not isinstance(count, int) or count <= 1 or CPU_DEVICES_FLAG in flags_text:
+    return  # a bad count is the config check's to report
+  from jax._src import xla_bridge  # noqa: PLC0415  (whether the backends are up: JAX's own)
+
+  if xla_bridge.backends_are_initialized():
+    raise ConfigError(f"config.cpu_devices={count} needs setting before JAX starts; set "
+                      f"XLA_FLAGS={CPU_DEVICES_FLAG}={count} instead", field="config.cpu_devices")
+  os.environ["XLA_FLAGS"] = f"{flags_text} {CPU_DEVICES_FLAG}={count}".strip()
+
+
 def make_mesh(num_devices: int = 0) -> Mesh:
   """A `data` mesh over the first num_devices devices (0: all of them)."""
   devices = jax.devices()

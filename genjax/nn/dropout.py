@@ -1,12 +1,16 @@
-"""Dropout with flax's masks, bit for bit, in one fused kernel on the CPU.
+"""Dropout in few kernels on the CPU, its masks from a quarter of the hashes flax's take.
 
 On the CPU, JAX lowers the Threefry-2x32 hash behind jax.random as a rolled loop of five
 iterations (it compiles faster), so each random array costs about twenty kernels and its
 intermediate 32-bit arrays are written to memory and read back: a Transformer step's dropout
 masks (nine of batch x context x width) cost 1,700 kernels and 1.7 GB of memory traffic. The
-same hash written out here, round by round, is one elementwise computation XLA fuses into the
-kernel that applies the mask. `threefry_bits` gives jax.random.bits' numbers (a test checks
-it), so a run's masks, and its losses, are those of flax's nn.Dropout.
+same hash written out here, round by round (`threefry_bits` gives jax.random.bits' numbers; a
+test checks it), is one elementwise computation XLA can fuse.
+
+flax's nn.Dropout hashes one counter per element and keeps 23 of its 64 bits. Here one hash
+gives four elements their 16 bits each (the hash's two 32-bit words, halved): a quarter of the
+hashing, which was an eighth of the Transformer's step. 16 bits set the keep probability to
+within 1/65,536 of the asked one (docs/results.md has the speeds).
 """
 
 import flax.linen as nn
@@ -49,8 +53,25 @@ def threefry_bits(key, shape) -> jnp.ndarray:
   return high ^ low
 
 
+def keep_mask(key, shape, keep: float) -> jnp.ndarray:
+  """A boolean array of `shape`, each element True with probability `keep` (to 1/65,536), from
+  one Threefry-2x32 hash per four elements."""
+  if (not jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+      or str(jax.random.key_impl(key)) != "threefry2x32"):
+    return jax.random.bernoulli(key, keep, shape)  # another scheme: JAX's own
+  size = int(np.prod(shape))
+  k1, k2 = jax.random.key_data(key)
+  counters = jnp.arange(-(-size // 4), dtype=jnp.uint32)
+  high, low = threefry2x32(k1, k2, jnp.zeros_like(counters), counters)
+  # Written once: fused into each consumer, the hash would be recomputed for every element.
+  words = jax.lax.optimization_barrier(jnp.stack([high, low], axis=-1).reshape(-1))
+  fields = (words[:, None] >> np.array([0, 16], np.uint32)) & np.uint32(0xFFFF)
+  threshold = np.uint32(round(keep * 65536))
+  return (fields.reshape(-1)[:size] < threshold).reshape(shape)
+
+
 class Dropout(nn.Module):
-  """flax.linen.Dropout (same rng collection, same masks, same scaling) on threefry_bits."""
+  """flax.linen.Dropout (same rng collection, same scaling by 1 / (1 - rate)) on keep_mask."""
 
   rate: float
   deterministic: bool | None = None
@@ -62,8 +83,5 @@ class Dropout(nn.Module):
     if self.rate == 0.0 or deterministic:
       return inputs
     keep = 1.0 - self.rate
-    bits = threefry_bits(self.make_rng(self.rng_collection), inputs.shape)
-    # jax.random.uniform's float from the top 23 bits, then bernoulli's comparison.
-    uniform = jax.lax.bitcast_convert_type((bits >> np.uint32(9)) | np.uint32(0x3F800000),
-                                           jnp.float32) - 1.0
-    return jax.lax.select(uniform < keep, inputs / keep, jnp.zeros_like(inputs))
+    mask = keep_mask(self.make_rng(self.rng_collection), inputs.shape, keep)
+    return jax.lax.select(mask, inputs / keep, jnp.zeros_like(inputs))

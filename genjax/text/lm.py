@@ -33,9 +33,9 @@ MAX_CONTEXT = 8192  # positions a Transformer may be given (memory grows with th
 HOST_KEYS = ("dataset", "text_file", "data_dir", "seed", "validation_fraction", "log_interval",
              "print_interval", "eval_interval", "sample_interval", "sample_chars",
              "sample_prompt", "checkpoint_interval", "keep_checkpoints", "steps_per_dispatch",
-             "progress", "num_devices")
+             "progress", "num_devices", "cpu_devices")
 RESUMABLE = config_lib.LOOP_RESUMABLE | {"eval_interval", "sample_interval", "sample_chars",
-                                         "sample_prompt", "vocab"}
+                                         "sample_prompt", "vocab", "cpu_devices"}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -215,7 +215,7 @@ def validate(config) -> None:
   c.check_choice(config, "window_starts", ("any", "lines"))
   c.check_choice(config, "optimizer", ("adamw", "muon"))
   c.check_ints(config, ("batch_size", "context", "width", "num_layers", "num_heads",
-                        "sample_chars", "sample_interval"))
+                        "sample_chars", "sample_interval", "cpu_devices"))
   c.check_ints(config, ("eval_interval", "warmup_steps", "embed_dim"), low=0)
   c.check_numbers(config, ("learning_rate", "grad_clip"), strict=True)
   c.check_numbers(config, ("weight_decay", "final_lr_fraction"))
@@ -340,7 +340,8 @@ class LMFamily(loop.Family):
               * self.config.context,
               "train_seconds": rows[-1]["wall_s"] if rows else 0.0,
               "step": self.config.num_steps, "model": self.config.model,
-              "compute_dtype": resolve_compute_dtype(self.config.compute_dtype)}
+              "compute_dtype": resolve_compute_dtype(self.config.compute_dtype),
+              "devices": int(self.setup.mesh.devices.size) if self.setup.mesh else 1}
     if self.config.ema_decay:  # what the average gains: the trained weights' own loss
       result["val_loss_without_ema"] = mean_nats(self.setup, state.params, self.val_M)
     if run.writer:

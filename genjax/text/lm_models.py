@@ -65,6 +65,25 @@ mixed_attention = jax.custom_vjp(lambda q, k, v, allowed: _attention_fwd(q, k, v
 mixed_attention.defvjp(_attention_fwd, _attention_bwd)
 
 
+def windowed_attention(q_BxTxHxK, k_BxTxHxK, v_BxTxHxK, num_blocks: int = 2) -> jnp.ndarray:
+  """causal_attention over a whole window, its queries in `num_blocks` blocks of rows: block i
+  attends to the keys up to its own last position only, so the pairs no query may see past
+  the blocks' diagonal are never computed. Two blocks run the 4 x 192 model's attention
+  (forward and backward) 2.6x faster on a 2-core CPU than one: a quarter fewer pairs, and each
+  block's B x H x T/2 x L arrays stay nearer the cache (docs/results.md)."""
+  t = q_BxTxHxK.shape[1]
+  if t % num_blocks:
+    num_blocks = 1
+  rows = t // num_blocks
+  allowed_TxT = jnp.tril(jnp.ones((t, t), bool))
+  outs = []
+  for i in range(num_blocks):
+    end = (i + 1) * rows  # block i's queries see keys 0..end-1
+    outs.append(causal_attention(q_BxTxHxK[:, i * rows:end], k_BxTxHxK[:, :end],
+                                 v_BxTxHxK[:, :end], allowed_TxT[i * rows:end, :end]))
+  return jnp.concatenate(outs, axis=1)
+
+
 class SelfAttention(nn.Module):
   """Causal multi-head self-attention; with a cache, one new position against the cached ones."""
 
@@ -78,8 +97,7 @@ class SelfAttention(nn.Module):
     qkv = dense(3 * d, self.dtype, use_bias=False, name="qkv")(x_BxTxD)
     q, k, v = jnp.split(qkv.reshape(b, t, 3 * heads, head_dim), 3, axis=2)
     if cache is None:  # a whole window: position i sees 0..i
-      allowed = jnp.tril(jnp.ones((t, t), bool))
-      out = causal_attention(q, k, v, allowed)
+      out = windowed_attention(q, k, v)
     else:  # decoding: the new keys and values go in at pos..pos+t-1; pos + i sees 0..pos + i
       cache = {"k": jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype),
                                                  (0, pos, 0, 0)),
@@ -183,10 +201,11 @@ class LSTMLM(nn.Module):
   embed_dim: int = 0  # 0: the LSTM's width
   dropout: float = 0.0
   context: int = 0  # training windows' length (an LSTM itself has no limit)
+  dtype: Any = jnp.float32  # the LSTM layers' matmuls; the state, gates and logits are float32
 
   def setup(self):
     self.embed = nn.Embed(self.vocab_size, self.embed_dim or self.width)
-    self.layers = [LSTMLayer(self.width) for _ in range(self.num_layers)]
+    self.layers = [LSTMLayer(self.width, self.dtype) for _ in range(self.num_layers)]
     self.drop = Dropout(self.dropout)
     self.head = nn.Dense(self.vocab_size)
 
@@ -221,10 +240,11 @@ class LSTMLM(nn.Module):
 
 def build_lm(config, vocab_size: int) -> nn.Module:
   """The language model of config.model ("transformer" or "lstm")."""
+  dtype = jnp.dtype(resolve_compute_dtype(config.compute_dtype))
   if config.model == "lstm":
     return LSTMLM(vocab_size=vocab_size, width=config.width, num_layers=config.num_layers,
-                  embed_dim=config.embed_dim, dropout=config.dropout, context=config.context)
-  dtype = jnp.dtype(resolve_compute_dtype(config.compute_dtype))
+                  embed_dim=config.embed_dim, dropout=config.dropout, context=config.context,
+                  dtype=dtype)
   return TransformerLM(vocab_size=vocab_size, context=config.context, width=config.width,
                        num_layers=config.num_layers, num_heads=config.num_heads,
                        dropout=config.dropout, dtype=dtype)

@@ -14,8 +14,8 @@ from genjax.core import loop
 from genjax.core.errors import CheckpointError, ConfigError, DataError
 from genjax.data import shakespeare
 from genjax.text import chars, generate, inference, lm
-from genjax.text.lm_models import build_lm, causal_attention
-from tests.conftest import snapshot
+from genjax.text.lm_models import build_lm, causal_attention, windowed_attention
+from tests.conftest import run_experiment, snapshot
 
 
 def test_the_vocabulary_encodes_and_names_what_it_cannot():
@@ -175,6 +175,29 @@ def test_mixed_attention_and_its_hand_written_gradient_follow_float32():
       jax.grad(lambda q_: loss(q_, k16.at[:, -1].set(7), v16.at[:, -1].set(7)))(q16)[:, :-1])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_attention_in_blocks_of_queries_is_the_whole_windows_in_values_and_gradients(dtype):
+  q, k, v = (a.astype(dtype) for a in jax.random.normal(jax.random.key(4), (3, 2, 16, 2, 8)))
+  weights = jax.random.normal(jax.random.key(5), (2, 16, 2, 8))
+  allowed = jnp.tril(jnp.ones((16, 16), bool))
+
+  def loss(attend, q_, k_, v_):
+    return jnp.sum(jnp.sin(attend(q_, k_, v_).astype(jnp.float32)) * weights)
+
+  whole = lambda q_, k_, v_: causal_attention(q_, k_, v_, allowed)  # noqa: E731
+  tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=0.02, atol=0.02)
+  for blocks in (2, 4, 3):  # 3 does not divide 16: one block, the whole window
+    blocked = lambda q_, k_, v_: windowed_attention(q_, k_, v_, blocks)  # noqa: E731,B023
+    got, want = blocked(q, k, v), whole(q, k, v)
+    assert got.dtype == want.dtype == jnp.dtype(dtype)
+    np.testing.assert_allclose(got.astype(jnp.float32), want.astype(jnp.float32), **tol)
+    grads = jax.grad(lambda *a: loss(blocked, *a), (0, 1, 2))(q, k, v)  # noqa: B023
+    grads_whole = jax.grad(lambda *a: loss(whole, *a), (0, 1, 2))(q, k, v)
+    for got_g, want_g in zip(grads, grads_whole):
+      assert float(jnp.max(jnp.abs(want_g.astype(jnp.float32)))) > 0
+      np.testing.assert_allclose(got_g.astype(jnp.float32), want_g.astype(jnp.float32), **tol)
+
+
 def test_muon_orthogonalizes_the_dense_kernels_and_adamw_moves_the_rest():
   config = get_config("tiny")
   config.width = 64
@@ -309,7 +332,8 @@ def test_the_step_keeps_a_moving_average_and_evaluation_uses_it():
     ("context", 100_000, "longer than the model's maximum"), ("num_heads", 3, "config.width"),
     ("dropout", 1.0, "config.dropout"), ("validation_fraction", 0.6, "validation_fraction"),
     ("window_starts", "words", "config.window_starts"), ("label_dropout", 0.1, "sst2_conditional"),
-    ("label_loss_weight", 1.0, "sst2_conditional"), ("ema_decay", 1.0, "config.ema_decay")])
+    ("label_loss_weight", 1.0, "sst2_conditional"), ("ema_decay", 1.0, "config.ema_decay"),
+    ("cpu_devices", 0, "config.cpu_devices")])
 def test_bad_config_names_the_field(key, value, needle):
   config = get_config("tiny")
   config[key] = value
@@ -363,6 +387,21 @@ def test_a_tiny_run_writes_its_outputs(tiny_run):
   assert (workdir / "loss_curve.png").stat().st_size > 1000
   config = json.loads((workdir / "config.json").read_text())
   assert len(config["vocab"]) == 65  # Tiny Shakespeare's characters
+
+
+@pytest.mark.slow
+def test_a_run_split_over_two_cpu_devices_trains_as_one_device(tiny_run, data_root, tmp_path):
+  """experiments/text_lm.py splits the CPU before JAX starts: the batch goes half to each
+  device, and the run follows the one-device run to float32 rounding (the gradients' sums
+  in another order)."""
+  result = run_experiment("text_lm.py", "--config=genjax/configs/text_lm.py:tiny",
+                          "--config.cpu_devices=2", f"--workdir={tmp_path / 'run'}",
+                          data_root=data_root)
+  assert result.returncode == 0, result.stderr[-3000:]
+  split = json.loads((tmp_path / "run" / "eval.json").read_text())
+  one = json.loads((tiny_run[0] / "eval.json").read_text())
+  assert split["devices"] == 2 and one["devices"] == 1
+  assert split["val_loss"] == pytest.approx(one["val_loss"], rel=1e-4)
 
 
 def test_scoring_the_validation_text_gives_the_validation_loss(tiny_run, data_root):

@@ -51,3 +51,27 @@ def test_without_a_carry_the_layer_starts_from_zeros():
   (c2, _), out2 = layer.apply(params, x_TxBxE, zeros)
   np.testing.assert_array_equal(out1, out2)
   np.testing.assert_array_equal(c1, c2)
+
+
+def test_in_bfloat16_the_layer_follows_float32_with_bfloat16_matmuls():
+  key_x, key_p, key_g = jax.random.split(jax.random.key(3), 3)
+  x_TxBxE = jax.random.normal(key_x, (T, B, E))
+  weights_TxBxH = jax.random.normal(key_g, (T, B, H))
+  params = LSTMLayer(H).init(key_p, x_TxBxE)["params"]
+
+  def loss(dtype, p, x):
+    (c_last, _), h_TxBxH = LSTMLayer(H, dtype).apply({"params": p}, x)
+    return jnp.sum(jnp.sin(h_TxBxH) * weights_TxBxH) + jnp.sum(c_last ** 2)
+
+  value16, grads16 = jax.value_and_grad(lambda *a: loss(jnp.bfloat16, *a), (0, 1))(
+      params, x_TxBxE)
+  value32, grads32 = jax.value_and_grad(lambda *a: loss(jnp.float32, *a), (0, 1))(
+      params, x_TxBxE)
+  assert value16.dtype == jnp.float32 and float(value16) != float(value32)
+  assert abs(float(value16) - float(value32)) < 0.02 * abs(float(value32))
+  for got, want in zip(jax.tree.leaves(grads16), jax.tree.leaves(grads32)):
+    assert got.dtype == want.dtype == jnp.float32  # the gradients' sums stay float32
+    scale = float(jnp.max(jnp.abs(want)))
+    assert float(jnp.max(jnp.abs(got - want))) < 0.05 * scale
+  hlo = jax.jit(jax.grad(lambda p: loss(jnp.bfloat16, p, x_TxBxE))).lower(params).as_text()
+  assert "bf16" in hlo  # the matmuls really take bfloat16 operands
