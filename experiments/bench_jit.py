@@ -16,10 +16,11 @@ the default Transformer with the twin's recipe (AdamW, no weight average), `tran
 default's own (Muon, weight average), its cost beside it. The twins need the `bench` extra
 (torch); without it their rows say so in one line.
 
-The language models run on their recipes' CPU devices (config.cpu_devices: the CPU split into
-devices sharing its cores, the batch split over them; --cpu_devices and --num_devices
-override). Each record compiles once, then times about --seconds of steps (3 dispatches of at
-least genjax.core.bench.MIN_TIMED_STEPS steps, median), on the real data (GENJAX_DATA_DIR).
+On a CPU each row runs on its recipe's CPU devices (config.cpu_devices, the text Transformer's
+2: the CPU split into devices sharing its cores, the batch split over them; 1 where a recipe
+has none); --cpu_devices splits it for every row, and --num_devices sets the mesh. Each
+record compiles once, then times about --seconds of steps (3 dispatches of at least
+genjax.core.bench.MIN_TIMED_STEPS steps, median), on the real data (GENJAX_DATA_DIR).
 Right after it, the device's dense float32 matmul FLOP/s (and, for a bfloat16 record, the
 bfloat16 matmul's, products summed in float32) and its memory bandwidth (a STREAM-like triad)
 are measured, and the step is placed on the roofline: XLA's FLOPs and bytes of one step, the
@@ -82,8 +83,9 @@ flags.DEFINE_enum("d_update", "keras", ["keras", "joint"],
 flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes to time: float32, bfloat16 or both.")
 flags.DEFINE_integer("num_devices", 0, "Devices on the data mesh (0: all).")
 flags.DEFINE_integer("cpu_devices", 0,
-                     "Split the CPU into this many devices before JAX starts (0: the largest "
-                     "config.cpu_devices of the language models asked for, else 1).")
+                     "Split the CPU into this many devices before JAX starts, each row on all "
+                     "of them (0: the most config.cpu_devices among the rows' recipes, each row "
+                     "on its own recipe's count, 1 where it has none).")
 flags.DEFINE_float("seconds", 5.0, "Timed seconds per record (after compile).")
 flags.DEFINE_string("json", None, "Write the records here as a JSON list.")
 flags.DEFINE_integer("matmul_n", 2048, "Size of the reference square matmul.")
@@ -166,7 +168,7 @@ def _records(bench):
           config.d_update = FLAGS.d_update
         for batch in FLAGS.batch_sizes:
           record = benchmark_gan(config, int(batch), seconds=FLAGS.seconds,
-                                 num_devices=FLAGS.num_devices, compute_dtype=dtype,
+                                 num_devices=_mesh_devices(config), compute_dtype=dtype,
                                  limits=_limits(bench, dtype), time_dots=FLAGS.dots_alone)
           yield {"model": name, **record}
         continue
@@ -192,26 +194,31 @@ def _records(bench):
              * per_step, "flops_per_iter": record["flops"], **record}
 
 
-def _lm_names(models) -> list[str]:
-  """The language models (genjax's and the twins' genjax counterparts) among --models."""
-  return [TORCH_TWINS.get(name, name) for name in models
-          if OTHER_MODELS.get(TORCH_TWINS.get(name, name), ("",))[0].startswith("genjax.text.lm")]
+def _recipe(name: str):
+  """The config a row of --models times (a PyTorch twin: its genjax model's), or None."""
+  if name in GAN_MODELS:
+    return gan_mnist.get_config(GAN_MODELS[name])
+  name = TORCH_TWINS.get(name, name)
+  return OTHER_MODELS[name][1]() if name in OTHER_MODELS else None
 
 
 def cpu_split() -> int:
-  """The CPU devices this run splits into: --cpu_devices, else the language models' own."""
+  """The CPU devices this run splits into: --cpu_devices, else the most any row's recipe asks
+  for (config.cpu_devices; 1 where a recipe has none)."""
   models = ALL if "all" in FLAGS.models else FLAGS.models
-  return FLAGS.cpu_devices or max(
-      [OTHER_MODELS[name][1]().cpu_devices for name in _lm_names(models)], default=1)
+  configs = [c for c in map(_recipe, models) if c is not None]
+  return FLAGS.cpu_devices or max([c.get("cpu_devices", 1) for c in configs], default=1)
 
 
 def _mesh_devices(config) -> int:
-  """--num_devices, else a language model's config.cpu_devices on a CPU, else all devices."""
+  """A row's devices: --num_devices; else on a CPU --cpu_devices, else its recipe's
+  config.cpu_devices (1 where it has none), so a split made for one row leaves the others as
+  their recipes run; elsewhere all devices (0)."""
   import jax
 
-  if FLAGS.num_devices or "cpu_devices" not in config or jax.default_backend() != "cpu":
+  if FLAGS.num_devices or jax.default_backend() != "cpu":
     return FLAGS.num_devices
-  return min(config.cpu_devices, jax.device_count())
+  return min(FLAGS.cpu_devices or config.get("cpu_devices", 1), jax.device_count())
 
 
 def _keras_records(bench):

@@ -212,10 +212,16 @@ class LSTMLM(nn.Module):
   def run(self, tokens_BxT, train: bool, carries=None):
     """(logits_BxTxV, the last carries): carries None starts from zero states."""
     # Time-major between the layers: each one's loop steps through its leading axis.
-    h = self.drop(self.embed(tokens_BxT.T), deterministic=not train)
+    tokens_TxB = tokens_BxT.T
+    # Without dropout on the embedding, the first layer projects the embedding table (V rows)
+    # and looks its rows up, rather than projecting T x B embedded tokens.
+    by_table = (not train or self.dropout == 0) and tokens_BxT.size > self.vocab_size
+    h = (self.embed.embedding if by_table
+         else self.drop(self.embed(tokens_TxB), deterministic=not train))
     new_carries = []
     for i, layer in enumerate(self.layers):
-      carry, h = layer(h, None if carries is None else carries[i])
+      carry, h = layer(h, None if carries is None else carries[i],
+                       tokens_TxB if by_table and i == 0 else None)
       new_carries.append(carry)
       h = self.drop(h, deterministic=not train)
     return jnp.swapaxes(self.head(h), 0, 1), new_carries

@@ -9,9 +9,12 @@ recurrent kernels' gradient: a 4 MB accumulator read and written 128 times per l
 parameters keep OptimizedLSTMCell's names, shapes and initializers (`cell/ii/kernel`, ...,
 `cell/ho/bias`), so checkpoints and initial weights are the same as nn.RNN's.
 
+`lstm_recurrence` (the custom VJP) starts from the projections, so their gradient is its
+output: the projection itself is a plain matmul differentiated by JAX, or, for a layer fed by
+an embedding, the embedding table's projection looked up per token (`LSTMLayer`'s tokens_TxB).
+
 Below float32 (`dtype` bfloat16) every matmul takes `dtype` operands and sums in float32, as
-genjax.nn.precision's layers do; the state, the gates and the gradients' sums stay float32.
-"""
+genjax.nn.precision's layers do; the state, the gates and the gradients' sums stay float32."""
 
 import functools
 from typing import Any
@@ -21,13 +24,17 @@ import jax
 import jax.numpy as jnp
 from flax.linen.recurrent import DenseParams
 
+from genjax.nn.precision import matmul_f32_sum
+
 GATES = ("i", "f", "g", "o")  # input, forget, candidate, output: OptimizedLSTMCell's order
 
 
-def _gates(z_Bx4H):
-  """The gates' activations from their pre-activations: sigmoid, sigmoid, tanh, sigmoid."""
-  i, f, g, o = jnp.split(z_Bx4H, 4, axis=-1)
-  return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+def _tanh_scale(hidden: int) -> jnp.ndarray:
+  """Each gate's activation as s tanh(s z) + 1 - s: s 1/2 for a sigmoid (sigmoid(z) =
+  tanh(z/2)/2 + 1/2), 1 for the candidate's tanh. All four gates are then one tanh over the
+  step's 4H pre-activations, in one kernel, where four activations took four and a copy joined
+  them (docs/results.md has the timings)."""
+  return jnp.repeat(jnp.array([0.5, 0.5, 1.0, 0.5], jnp.float32), hidden)  # GATES' order
 
 
 def _mm(spec: str, a, b, dtype):
@@ -40,40 +47,42 @@ def _forward(xz_TxBx4H, c0_BxH, h0_BxH, wh_Hx4H, b_4H, dtype):
   activations_TxBx4H). The bias joins each step's sum (the kernel that adds the recurrence),
   rather than a pass of its own over all T x B x 4H projections."""
   wh_Hx4H = wh_Hx4H.astype(dtype)  # once, outside the loop
+  s_4H = _tanh_scale(c0_BxH.shape[-1])
 
   def step(carry, xz_Bx4H):
     c, h = carry
-    i, f, g, o = _gates(xz_Bx4H + b_4H + _mm("bh,hg->bg", h, wh_Hx4H, dtype))
+    z_Bx4H = xz_Bx4H + b_4H + _mm("bh,hg->bg", h, wh_Hx4H, dtype)
+    acts_Bx4H = s_4H * jnp.tanh(s_4H * z_Bx4H) + (1 - s_4H)
+    i, f, g, o = jnp.split(acts_Bx4H, 4, axis=-1)
     c = f * c + i * g
     h = o * jnp.tanh(c)
-    return (c, h), (h, c, jnp.concatenate([i, f, g, o], -1))
+    return (c, h), (h, c, acts_Bx4H)
 
   _, (h_TxBxH, c_TxBxH, acts_TxBx4H) = jax.lax.scan(step, (c0_BxH, h0_BxH), xz_TxBx4H)
   return h_TxBxH, c_TxBxH, acts_TxBx4H
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
-def lstm_scan(x_TxBxE, c0_BxH, h0_BxH, wi_Ex4H, wh_Hx4H, b_4H, dtype=jnp.float32):
-  """(outputs h_TxBxH, (c, h) after the last step) of an LSTM over time-major inputs, its
-  matmuls in `dtype` (summed in float32)."""
-  xz_TxBx4H = _mm("tbe,eg->tbg", x_TxBxE, wi_Ex4H, dtype)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def lstm_recurrence(xz_TxBx4H, c0_BxH, h0_BxH, wh_Hx4H, b_4H, dtype=jnp.float32):
+  """(outputs h_TxBxH, (c, h) after the last step) of an LSTM over its inputs' projections
+  (x_t W_i for every step t, float32), its recurrent matmuls in `dtype` (summed in float32)."""
   h_TxBxH, c_TxBxH, _ = _forward(xz_TxBx4H, c0_BxH, h0_BxH, wh_Hx4H, b_4H, dtype)
   return h_TxBxH, (c_TxBxH[-1], h_TxBxH[-1])
 
 
-def _lstm_fwd(x_TxBxE, c0_BxH, h0_BxH, wi_Ex4H, wh_Hx4H, b_4H, dtype):
-  xz_TxBx4H = _mm("tbe,eg->tbg", x_TxBxE, wi_Ex4H, dtype)
+def _recurrence_fwd(xz_TxBx4H, c0_BxH, h0_BxH, wh_Hx4H, b_4H, dtype):
   h_TxBxH, c_TxBxH, acts_TxBx4H = _forward(xz_TxBx4H, c0_BxH, h0_BxH, wh_Hx4H, b_4H, dtype)
-  residuals = (x_TxBxE, c0_BxH, h0_BxH, wi_Ex4H, wh_Hx4H, h_TxBxH, c_TxBxH, acts_TxBx4H)
+  residuals = (c0_BxH, h0_BxH, wh_Hx4H, h_TxBxH, c_TxBxH, acts_TxBx4H)
   return (h_TxBxH, (c_TxBxH[-1], h_TxBxH[-1])), residuals
 
 
-def _lstm_bwd(dtype, residuals, cotangents):
-  x_TxBxE, c0_BxH, h0_BxH, wi_Ex4H, wh_Hx4H, h_TxBxH, c_TxBxH, acts_TxBx4H = residuals
+def _recurrence_bwd(dtype, residuals, cotangents):
+  c0_BxH, h0_BxH, wh_Hx4H, h_TxBxH, c_TxBxH, acts_TxBx4H = residuals
   dh_TxBxH, (dc_last_BxH, dh_last_BxH) = cotangents
   c_prev_TxBxH = jnp.concatenate([c0_BxH[None], c_TxBxH[:-1]])
   h_prev_TxBxH = jnp.concatenate([h0_BxH[None], h_TxBxH[:-1]])
   wh_Hx4H_low = wh_Hx4H.astype(dtype)  # once, outside the loop
+  is_tanh_4H = _tanh_scale(c0_BxH.shape[-1]) == 1
 
   def step(carry, inputs):
     """One step back: the pre-activations' gradient dz, and the state's before the step."""
@@ -83,21 +92,24 @@ def _lstm_bwd(dtype, residuals, cotangents):
     dh_BxH = dh_BxH + dy_BxH
     tanh_c = jnp.tanh(c_BxH)
     dc_BxH = dc_BxH + dh_BxH * o * (1 - tanh_c * tanh_c)
-    dz_Bx4H = jnp.concatenate([dc_BxH * g * i * (1 - i), dc_BxH * c_prev_BxH * f * (1 - f),
-                               dc_BxH * i * (1 - g * g), dh_BxH * tanh_c * o * (1 - o)], -1)
+    # each gate's upstream gradient times its partner, then the activation's derivative over
+    # all 4H at once (a sigmoid's a(1 - a), the candidate's 1 - a^2)
+    partner_Bx4H = jnp.concatenate([dc_BxH * g, dc_BxH * c_prev_BxH, dc_BxH * i, dh_BxH * tanh_c],
+                                   -1)
+    dz_Bx4H = partner_Bx4H * jnp.where(is_tanh_4H, 1 - acts_Bx4H * acts_Bx4H,
+                                       acts_Bx4H * (1 - acts_Bx4H))
     return (_mm("bg,hg->bh", dz_Bx4H, wh_Hx4H_low, dtype), dc_BxH * f), dz_Bx4H
 
   (dh0_BxH, dc0_BxH), dz_TxBx4H = jax.lax.scan(
       step, (dh_last_BxH, dc_last_BxH), (dh_TxBxH, c_prev_TxBxH, c_TxBxH, acts_TxBx4H),
       reverse=True)
-  # The weights' gradients: one matmul each over all T x B rows.
+  # The recurrent weights' gradient: one matmul over all T x B rows. dz is the projections'
+  # gradient: the input weights' (and the inputs') follow from it, one matmul each.
   dwh_Hx4H = _mm("tbh,tbg->hg", h_prev_TxBxH, dz_TxBx4H, dtype)
-  dwi_Ex4H = _mm("tbe,tbg->eg", x_TxBxE, dz_TxBx4H, dtype)
-  dx_TxBxE = _mm("tbg,eg->tbe", dz_TxBx4H, wi_Ex4H, dtype).astype(x_TxBxE.dtype)
-  return (dx_TxBxE, dc0_BxH, dh0_BxH, dwi_Ex4H, dwh_Hx4H, dz_TxBx4H.sum((0, 1)))
+  return (dz_TxBx4H, dc0_BxH, dh0_BxH, dwh_Hx4H, dz_TxBx4H.sum((0, 1)))
 
 
-lstm_scan.defvjp(_lstm_fwd, _lstm_bwd)
+lstm_recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
 
 
 class _CellParams(nn.Module):
@@ -124,10 +136,18 @@ class LSTMLayer(nn.Module):
   dtype: Any = jnp.float32  # the matmuls' operands; the state and the gates stay float32
 
   @nn.compact
-  def __call__(self, x_TxBxE, carry=None):
+  def __call__(self, x_TxBxE, carry=None, tokens_TxB=None):
+    """With tokens_TxB, x is an embedding table (V x E) and the inputs are its rows at the
+    tokens: the table's projection (V rows) is then looked up, where the inputs' would take
+    T x B rows (a character model's table has far fewer)."""
     wi_Ex4H, wh_Hx4H, b_4H = _CellParams(self.features, name="cell")(x_TxBxE.shape[-1])
+    dtype = jnp.dtype(self.dtype)
+    # N: the inputs' T x B, or the table's V rows. JAX differentiates the projection and the
+    # lookup itself: the projection's transpose is a matmul, the lookup's a scatter-add.
+    xz_Nx4H = matmul_f32_sum(x_TxBxE.astype(dtype), wi_Ex4H.astype(dtype))
+    xz_TxBx4H = xz_Nx4H if tokens_TxB is None else jnp.take(xz_Nx4H, tokens_TxB, axis=0)
     if carry is None:
-      zeros_BxH = jnp.zeros((x_TxBxE.shape[1], self.features), jnp.float32)
+      zeros_BxH = jnp.zeros((xz_TxBx4H.shape[1], self.features), jnp.float32)
       carry = (zeros_BxH, zeros_BxH)
-    h_TxBxH, last = lstm_scan(x_TxBxE, *carry, wi_Ex4H, wh_Hx4H, b_4H, jnp.dtype(self.dtype))
+    h_TxBxH, last = lstm_recurrence(xz_TxBx4H, *carry, wh_Hx4H, b_4H, dtype)
     return last, h_TxBxH

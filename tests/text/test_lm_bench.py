@@ -40,3 +40,23 @@ def test_without_torch_the_twins_rows_say_so_in_one_line():
   notes = [line for line in proc.stdout.splitlines() if "torch_lstm" in line]
   assert notes == ["torch_lstm: not timed: PyTorch is not installed: pip install "
                    "'genjax[bench]'"]
+
+
+
+def test_each_row_runs_on_its_recipes_cpu_devices():
+  # A process split in two for the Transformer leaves the tutorial GAN and the LSTM on one
+  # device each; --cpu_devices puts every row on the split; --num_devices sets the mesh.
+  code = f"""
+import os, runpy
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+m = runpy.run_path({str(SCRIPT)!r})
+rows = ["tutorial", "transformer", "torch_lstm", "lstm"]
+for argv in ([], ["--cpu_devices=2"], ["--num_devices=1"]):
+  m["FLAGS"].unparse_flags()
+  m["FLAGS"](["bench_jit.py", "--models=" + ",".join(rows), *argv])
+  print(m["cpu_split"](), *[m["_mesh_devices"](m["_recipe"](r)) for r in rows])
+"""
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        timeout=300, cwd=PROJECT_ROOT)
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.splitlines() == ["2 1 2 1 1", "2 2 2 2 2", "2 1 1 1 1"]

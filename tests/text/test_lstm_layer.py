@@ -75,3 +75,30 @@ def test_in_bfloat16_the_layer_follows_float32_with_bfloat16_matmuls():
     assert float(jnp.max(jnp.abs(got - want))) < 0.05 * scale
   hlo = jax.jit(jax.grad(lambda p: loss(jnp.bfloat16, p, x_TxBxE))).lower(params).as_text()
   assert "bf16" in hlo  # the matmuls really take bfloat16 operands
+
+
+def test_the_language_model_projects_its_embedding_table_as_it_would_the_tokens():
+  # Without dropout, the first layer looks up the table's projection (V rows); with it, it
+  # projects each dropped-out embedding. The same model either way, in values and gradients.
+  from genjax.text.lm_models import LSTMLM
+
+  V, batch, steps = 7, 3, 4  # 12 tokens > 7 characters: the table's path
+  tokens_BxT = jax.random.randint(jax.random.key(4), (batch, steps), 0, V)
+  by_table, by_tokens = (LSTMLM(V, width=H, num_layers=2, embed_dim=E, dropout=rate)
+                         for rate in (0.0, 1e-9))  # a rate this small drops nothing here
+  params = by_table.init(jax.random.key(5), tokens_BxT, train=True)["params"]
+
+  def loss(model, p):
+    logits = model.apply({"params": p}, tokens_BxT, train=True,
+                         rngs={"dropout": jax.random.key(6)})
+    return jnp.sum(jnp.sin(logits)), logits
+
+  (_, logits1), grads1 = jax.value_and_grad(lambda p: loss(by_table, p), has_aux=True)(params)
+  (_, logits2), grads2 = jax.value_and_grad(lambda p: loss(by_tokens, p), has_aux=True)(params)
+  np.testing.assert_allclose(logits1, logits2, rtol=1e-5, atol=1e-6)
+  for got, want in zip(jax.tree.leaves(grads1), jax.tree.leaves(grads2)):
+    assert float(jnp.max(jnp.abs(want))) > 0
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+  jaxpr = str(jax.make_jaxpr(lambda p: loss(by_table, p))(params))
+  assert f"f32[{V},{4 * H}]" in jaxpr  # the table's projection
+  assert f"f32[{steps},{batch},{E}]" not in jaxpr  # no embedded tokens

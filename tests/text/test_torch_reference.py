@@ -25,12 +25,12 @@ def test_the_pytorch_twin_has_genjaxs_parameters_and_starts_at_uniform_loss(vari
   config = get_config(variant)
   params = lm_models.build_lm(config, VOCAB).init(
       jax.random.key(0), jnp.zeros((1, config.context), jnp.int32))["params"]
+  torch.manual_seed(0)  # the twin's initial weights too: a loss that is the same every run
   model = torch_reference.build_model(spec_of(config), VOCAB)
   # nn.LSTM keeps two bias vectors per layer (b_ih and b_hh, always summed), flax's cell one
   second_bias = 4 * config.width * config.num_layers if config.model == "lstm" else 0
   assert sum(p.numel() for p in model.parameters()) - second_bias == \
       sum(np.size(p) for p in jax.tree.leaves(params))
-  torch.manual_seed(0)
   x, y = torch.randint(0, VOCAB, (2, 4, config.context))
   with torch.no_grad():
     loss = torch_reference.loss_of(model.eval(), x, y, "float32")
