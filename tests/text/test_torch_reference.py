@@ -47,6 +47,21 @@ def test_the_timed_loop_trains_and_reports(dtype):
   assert record["framework"].startswith("pytorch")
 
 
+def test_a_bfloat16_lstm_runs_where_onednn_refuses_it_and_the_record_says_which_kernels():
+  config = get_config("lstm,tiny")
+  text_N = np.tile(np.arange(VOCAB), 40)
+  record = torch_reference.benchmark_torch(spec_of(config), text_N, VOCAB, "bfloat16",
+                                           seconds=0.3)
+  assert record["loss"] < math.log(VOCAB)
+  try:  # what oneDNN says of this CPU, asked directly
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+      torch.nn.LSTM(8, 8)(torch.zeros(2, 1, 8))
+    refused = False
+  except RuntimeError:
+    refused = True
+  assert ("PyTorch's own kernels" in record["framework"]) == refused
+
+
 def test_the_hand_count_of_flops_is_the_step_of_the_models():
   config = get_config()  # 4 x 192, context 128, batch 32: 48.6 GFLOP as counted for XLA
   assert lm_bench.analytic_step_flops(config, VOCAB) == pytest.approx(48.6e9, rel=0.01)
