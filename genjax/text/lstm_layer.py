@@ -14,8 +14,8 @@ output: the projection itself is a plain matmul differentiated by JAX, or, for a
 an embedding, the embedding table's projection looked up per token (`LSTMLayer`'s tokens_TxB).
 
 Inside the loops the state is feature-major (H x B, gates 4H x B): each step's recurrent
-matmul is then W_h^T (4H x H) times h (H x B), which XLA:CPU's YNNPACK runs 1.3-1.9x faster
-than the batch-major h (B x H) times W_h, forward and backward (docs/results.md). The inputs
+matmul is then W_h^T (4H x H) times h (H x B), which XLA:CPU's YNNPACK runs faster than the
+batch-major h (B x H) times W_h, forward and backward (docs/results.md has the timings). The inputs
 are transposed once before the loop and the outputs once after it.
 
 Below float32 (`dtype` bfloat16) every matmul takes `dtype` operands and sums in float32, as
