@@ -158,7 +158,7 @@ class LSTMLayer(nn.Module):
     # N: the inputs' T x B, or the table's V rows. JAX differentiates the projection and the
     # lookup itself: the projection's transpose is a matmul, the lookup's a scatter-add.
     xz_Nx4H = matmul_f32_sum(x_TxBxE.astype(dtype), wi_Ex4H.astype(dtype))
-    xz_TxBx4H = xz_Nx4H if tokens_TxB is None else jnp.take(xz_Nx4H, tokens_TxB, axis=0, mode="clip")
+    xz_TxBx4H = xz_Nx4H if tokens_TxB is None else jnp.take(xz_Nx4H, tokens_TxB, axis=0)
     if carry is None:
       zeros_BxH = jnp.zeros((xz_TxBx4H.shape[1], self.features), jnp.float32)
       carry = (zeros_BxH, zeros_BxH)
